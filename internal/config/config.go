@@ -1,0 +1,334 @@
+// Package config holds herald's one configuration struct, its defaults, loading from a
+// YAML file and the environment, and validation.
+//
+// Precedence, lowest first: Default(), the file given with -config, environment
+// variables (HERALD_*), then command-line flags (bound by the cli package to the same
+// fields). Secrets (the bootstrap administrator password) come only from the
+// environment or a file, never from a flag.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of one herald node.
+type Config struct {
+	// DataDir holds the store (JetStream files) and the generated TLS material.
+	// Default "./herald-data".
+	DataDir string `yaml:"dataDir"`
+	// SiteName is the site's name in Session JSON; default "herald".
+	SiteName string      `yaml:"siteName"`
+	HTTP     HTTPConfig  `yaml:"http"`
+	MQTT     MQTTConfig  `yaml:"mqtt"`
+	Auth     AuthConfig  `yaml:"auth"`
+	Store    StoreConfig `yaml:"store"`
+	Log      LogConfig   `yaml:"log"`
+}
+
+// HTTPConfig configures the one HTTP listener (and an optional plain one).
+type HTTPConfig struct {
+	// Addr is the HTTPS listen address; default ":8443". Empty disables HTTPS.
+	Addr string `yaml:"addr"`
+	// PlainAddr is an optional plain-HTTP listen address (e.g. "127.0.0.1:8080"); default
+	// empty, meaning none.
+	PlainAddr string `yaml:"plainAddr"`
+	// TLSCert and TLSKey are PEM files. When both are empty herald generates a local CA
+	// and a server certificate under <DataDir>/tls (ca.pem, cert.pem, key.pem).
+	TLSCert string `yaml:"tlsCert"`
+	TLSKey  string `yaml:"tlsKey"`
+	// TLSSANs are extra DNS names or IP addresses for the generated certificate, beyond
+	// localhost, 127.0.0.1, ::1 and the host name.
+	TLSSANs []string `yaml:"tlsSANs"`
+	// PublicURL, when set (e.g. "https://vcd.example.com"), is used in hrefs instead of
+	// the scheme and Host of each request.
+	PublicURL string `yaml:"publicURL"`
+	// MaxBodyBytes bounds request bodies; default 1 MiB.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// LoginRatePerMinute bounds logins from one client address; default 20.
+	LoginRatePerMinute int `yaml:"loginRatePerMinute"`
+	// ShutdownTimeout bounds a graceful shutdown; default 10s.
+	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
+}
+
+// MQTTConfig configures the MQTT front end.
+type MQTTConfig struct {
+	// Addr is an optional plain MQTT listener for back-end services (TLS when a
+	// certificate is configured or generated); default empty, meaning none.
+	Addr string `yaml:"addr"`
+	// MaxPacketBytes bounds inbound MQTT packets; default 1 MiB.
+	MaxPacketBytes int `yaml:"maxPacketBytes"`
+	// MaxInflight bounds unacknowledged QoS>0 messages per session; default 100.
+	MaxInflight int `yaml:"maxInflight"`
+}
+
+// AuthConfig configures logins, sessions and tokens.
+type AuthConfig struct {
+	// AdminName is the bootstrap System administrator's user name; default "administrator".
+	AdminName string `yaml:"adminName"`
+	// AdminPassword sets the bootstrap administrator's password on first start only.
+	// Take it from HERALD_ADMIN_PASSWORD rather than the file; when empty on first start a
+	// password is generated and printed once.
+	AdminPassword string `yaml:"adminPassword"`
+	// TokenLifetime is a session JWT's lifetime; default 24h.
+	TokenLifetime Duration `yaml:"tokenLifetime"`
+	// IdleTimeout ends a session without activity; default 30m.
+	IdleTimeout Duration `yaml:"idleTimeout"`
+	// LockoutThreshold failed logins within LockoutWindow lock a user for
+	// LockoutDuration; defaults 5, 10m, 10m.
+	LockoutThreshold int      `yaml:"lockoutThreshold"`
+	LockoutWindow    Duration `yaml:"lockoutWindow"`
+	LockoutDuration  Duration `yaml:"lockoutDuration"`
+	// KeyLifetime is how long a JWT signing key signs before a new one is made; default 90 days.
+	KeyLifetime Duration `yaml:"keyLifetime"`
+	// APITokenLifetime bounds API tokens; default 0, meaning no expiry.
+	APITokenLifetime Duration `yaml:"apiTokenLifetime"`
+	// PasswordCost is the bcrypt cost for password hashes; default 12. Tests lower it.
+	PasswordCost int `yaml:"passwordCost"`
+}
+
+// StoreConfig configures the NATS JetStream store.
+type StoreConfig struct {
+	// NATSURL, when set, connects to an operator-run NATS cluster instead of embedding a
+	// server; default empty (embedded, no listening port).
+	NATSURL string `yaml:"natsURL"`
+	// ServerName names the embedded NATS server; it must stay the same across restarts
+	// of one data dir. Default "herald".
+	ServerName string `yaml:"serverName"`
+	// Replicas of every stream and KV bucket; default 1 (3 in a cluster).
+	Replicas int `yaml:"replicas"`
+	// SyncAlways makes JetStream fsync every write before acknowledging it; default
+	// false (JetStream syncs every SyncInterval).
+	SyncAlways bool `yaml:"syncAlways"`
+	// SyncInterval is JetStream's periodic fsync interval; default 0 (JetStream's own, 2m).
+	SyncInterval Duration `yaml:"syncInterval"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error; default info.
+	Level string `yaml:"level"`
+	// Format is text or json; default text.
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration herald runs with when nothing is set. It is the one
+// source of defaults.
+func Default() Config {
+	return Config{
+		DataDir:  "./herald-data",
+		SiteName: "herald",
+		HTTP: HTTPConfig{
+			Addr:               ":8443",
+			MaxBodyBytes:       1 << 20,
+			LoginRatePerMinute: 20,
+			ShutdownTimeout:    Duration(10 * time.Second),
+		},
+		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 100},
+		Auth: AuthConfig{
+			AdminName:        "administrator",
+			TokenLifetime:    Duration(24 * time.Hour),
+			IdleTimeout:      Duration(30 * time.Minute),
+			LockoutThreshold: 5,
+			LockoutWindow:    Duration(10 * time.Minute),
+			LockoutDuration:  Duration(10 * time.Minute),
+			KeyLifetime:      Duration(90 * 24 * time.Hour),
+			PasswordCost:     12,
+		},
+		Store: StoreConfig{ServerName: "herald", Replicas: 1},
+		Log:   LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads a YAML file over c. Unknown keys are errors, so a typo does not pass
+// silently.
+func (c *Config) Load(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// io.EOF means an empty file: nothing to change.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return nil
+}
+
+// envFields maps each HERALD_* environment variable to the field it sets.
+func (c *Config) envFields() []struct {
+	name string
+	dst  *string
+} {
+	return []struct {
+		name string
+		dst  *string
+	}{
+		{"HERALD_DATA_DIR", &c.DataDir},
+		{"HERALD_ADDR", &c.HTTP.Addr},
+		{"HERALD_HTTP_ADDR", &c.HTTP.PlainAddr},
+		{"HERALD_MQTT_ADDR", &c.MQTT.Addr},
+		{"HERALD_PUBLIC_URL", &c.HTTP.PublicURL},
+		{"HERALD_ADMIN_PASSWORD", &c.Auth.AdminPassword},
+		{"HERALD_NATS_URL", &c.Store.NATSURL},
+		{"HERALD_LOG_LEVEL", &c.Log.Level},
+		{"HERALD_LOG_FORMAT", &c.Log.Format},
+	}
+}
+
+// EnvNames lists the environment variables ApplyEnv reads.
+func EnvNames() []string {
+	var c Config
+	var names []string
+	for _, f := range c.envFields() {
+		names = append(names, f.name)
+	}
+	return names
+}
+
+// ApplyEnv sets fields from the HERALD_* environment variables that are set and
+// non-empty, using getenv (os.Getenv in production).
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	for _, f := range c.envFields() {
+		if v := getenv(f.name); v != "" {
+			*f.dst = v
+		}
+	}
+}
+
+// FieldError is one invalid setting.
+type FieldError struct {
+	Field string
+	Value any
+	Err   error
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s = %v: %v", e.Field, e.Value, e.Err) }
+
+// Unwrap returns the reason.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate returns every problem of c at once, joined; nil when c is usable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field string, value any, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Value: value, Err: fmt.Errorf(format, args...)})
+	}
+	if c.DataDir == "" {
+		bad("dataDir", c.DataDir, "must not be empty")
+	}
+	if c.SiteName == "" {
+		bad("siteName", c.SiteName, "must not be empty")
+	}
+	if c.HTTP.Addr == "" && c.HTTP.PlainAddr == "" {
+		bad("http.addr", c.HTTP.Addr, "at least one of http.addr and http.plainAddr must be set")
+	}
+	for _, a := range []struct{ field, addr string }{{"http.addr", c.HTTP.Addr}, {"http.plainAddr", c.HTTP.PlainAddr}, {"mqtt.addr", c.MQTT.Addr}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			bad(a.field, a.addr, "not a host:port address: %v", err)
+		}
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tlsCert", c.HTTP.TLSCert, "tlsCert and tlsKey must be set together")
+	}
+	if c.HTTP.PublicURL != "" && !strings.HasPrefix(c.HTTP.PublicURL, "https://") && !strings.HasPrefix(c.HTTP.PublicURL, "http://") {
+		bad("http.publicURL", c.HTTP.PublicURL, "must start with https:// or http://")
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		bad("http.maxBodyBytes", c.HTTP.MaxBodyBytes, "must be at least 1024")
+	}
+	if c.HTTP.LoginRatePerMinute < 1 {
+		bad("http.loginRatePerMinute", c.HTTP.LoginRatePerMinute, "must be at least 1")
+	}
+	if c.MQTT.MaxPacketBytes < 128 || c.MQTT.MaxPacketBytes > 268435455 {
+		bad("mqtt.maxPacketBytes", c.MQTT.MaxPacketBytes, "must be between 128 and 268435455")
+	}
+	if c.MQTT.MaxInflight < 1 || c.MQTT.MaxInflight > 65535 {
+		bad("mqtt.maxInflight", c.MQTT.MaxInflight, "must be between 1 and 65535")
+	}
+	if c.Auth.AdminName == "" || strings.Contains(c.Auth.AdminName, ":") {
+		bad("auth.adminName", c.Auth.AdminName, "must be non-empty and contain no ':'")
+	}
+	if c.Auth.AdminPassword != "" && len(c.Auth.AdminPassword) < 6 {
+		bad("auth.adminPassword", "(hidden)", "must have at least 6 characters")
+	}
+	positive := []struct {
+		field string
+		d     Duration
+	}{
+		{"auth.tokenLifetime", c.Auth.TokenLifetime}, {"auth.idleTimeout", c.Auth.IdleTimeout},
+		{"auth.lockoutWindow", c.Auth.LockoutWindow}, {"auth.lockoutDuration", c.Auth.LockoutDuration},
+		{"auth.keyLifetime", c.Auth.KeyLifetime}, {"http.shutdownTimeout", c.HTTP.ShutdownTimeout},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			bad(p.field, p.d, "must be positive")
+		}
+	}
+	if c.Auth.APITokenLifetime < 0 {
+		bad("auth.apiTokenLifetime", c.Auth.APITokenLifetime, "must not be negative")
+	}
+	if c.Auth.LockoutThreshold < 1 {
+		bad("auth.lockoutThreshold", c.Auth.LockoutThreshold, "must be at least 1")
+	}
+	if c.Auth.PasswordCost < 4 || c.Auth.PasswordCost > 31 {
+		bad("auth.passwordCost", c.Auth.PasswordCost, "must be between 4 and 31")
+	}
+	if c.Store.NATSURL == "" && c.Store.ServerName == "" {
+		bad("store.serverName", c.Store.ServerName, "must not be empty")
+	}
+	if c.Store.Replicas != 1 && c.Store.Replicas != 3 && c.Store.Replicas != 5 {
+		bad("store.replicas", c.Store.Replicas, "must be 1, 3 or 5")
+	}
+	if c.Store.SyncInterval < 0 {
+		bad("store.syncInterval", c.Store.SyncInterval, "must not be negative")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error", "trace":
+	default:
+		bad("log.level", c.Log.Level, "must be trace, debug, info, warn or error")
+	}
+	switch strings.ToLower(c.Log.Format) {
+	case "text", "json":
+	default:
+		bad("log.format", c.Log.Format, "must be text or json")
+	}
+	return errors.Join(errs...)
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string ("10m", "24h").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalYAML writes d as a duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// UnmarshalYAML reads a duration string such as "90s" or "24h".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -1,0 +1,124 @@
+package vcd
+
+import (
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"strings"
+)
+
+// SystemOrgID is the fixed UUID VCD gives its System (provider) org; clients hard-code it.
+const SystemOrgID = "a93c9db9-7471-3192-8d09-a8f7eeda85f9"
+
+// SystemOrgName is the name of the provider org. Names compare case-insensitively.
+const SystemOrgName = "System"
+
+// Entity kinds as they appear in URNs (urn:vcloud:<kind>:<uuid>).
+const (
+	KindOrg     = "org"
+	KindUser    = "user"
+	KindRole    = "role"
+	KindSession = "session"
+	KindSite    = "site"
+	KindToken   = "token"
+	KindTask    = "task"
+	KindAudit   = "audit"
+	KindVApp    = "vapp"
+	KindVM      = "vm"
+)
+
+const urnPrefix = "urn:vcloud:"
+
+// NewUUID returns a random (version 4) UUID in lowercase 8-4-4-4-12 form.
+func NewUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // never happens on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(b)
+}
+
+// NameUUID returns the name-based (version 5, SHA-1) UUID of name within namespace,
+// which must itself be a UUID. herald uses it for ids that must be the same on every
+// node without coordination, such as the built-in roles of an org.
+func NameUUID(namespace, name string) string {
+	ns, ok := parseUUIDBytes(namespace)
+	if !ok {
+		panic("vcd.NameUUID: namespace is not a UUID: " + namespace)
+	}
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte(name))
+	var b [16]byte
+	copy(b[:], h.Sum(nil))
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(b)
+}
+
+func formatUUID(b [16]byte) string {
+	var buf [36]byte
+	hex.Encode(buf[0:8], b[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], b[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], b[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], b[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:], b[10:])
+	return string(buf[:])
+}
+
+func parseUUIDBytes(s string) ([16]byte, bool) {
+	var b [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return b, false
+	}
+	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+	if _, err := hex.Decode(b[:], []byte(h)); err != nil {
+		return b, false
+	}
+	return b, true
+}
+
+// IsUUID reports whether s is a UUID in 8-4-4-4-12 form, in either case.
+func IsUUID(s string) bool {
+	_, ok := parseUUIDBytes(s)
+	return ok
+}
+
+// URN returns urn:vcloud:<kind>:<id>.
+func URN(kind, id string) string { return urnPrefix + kind + ":" + id }
+
+// ParseID accepts either a full URN of the given kind or a bare UUID, matched
+// case-insensitively, and returns the bare UUID in lowercase. It reports false for
+// anything else, including a URN of another kind.
+func ParseID(kind, s string) (string, bool) {
+	if len(s) > len(urnPrefix) && strings.EqualFold(s[:len(urnPrefix)], urnPrefix) {
+		rest := s[len(urnPrefix):]
+		if len(rest) <= len(kind) || !strings.EqualFold(rest[:len(kind)], kind) || rest[len(kind)] != ':' {
+			return "", false
+		}
+		s = rest[len(kind)+1:]
+	}
+	if !IsUUID(s) {
+		return "", false
+	}
+	return strings.ToLower(s), true
+}
+
+// SplitUserOrg splits a credential name "user@org" at its last '@' (user names may
+// themselves contain '@'). It reports false when either side is empty.
+func SplitUserOrg(s string) (user, org string, ok bool) {
+	i := strings.LastIndexByte(s, '@')
+	if i <= 0 || i == len(s)-1 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+// IsSystemOrg reports whether name names the System org (any case).
+func IsSystemOrg(name string) bool { return strings.EqualFold(name, SystemOrgName) }
