@@ -2,15 +2,16 @@ package auth
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/heraldmq/herald/internal/vcd"
 )
 
 // Config holds the authentication policy. config.Default() supplies the defaults
-// noted on each field.
+// noted on each field; New applies the same defaults to zero fields.
 type Config struct {
 	TokenLifetime    time.Duration // JWT lifetime; default 24h
 	IdleTimeout      time.Duration // session idle limit; default 30m
@@ -20,8 +21,38 @@ type Config struct {
 	KeyLifetime      time.Duration // signing-key rotation period; default 90 days
 	// APITokenLifetime bounds API tokens; zero means they do not expire.
 	APITokenLifetime time.Duration
+	// PasswordCost is the bcrypt cost of new password hashes (4 to 31); default
+	// DefaultPasswordCost. Tests lower it to 4.
+	PasswordCost int
 	// Now returns the current time; nil means time.Now. Tests inject a clock.
 	Now func() time.Time
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.TokenLifetime, 24*time.Hour)
+	def(&c.IdleTimeout, 30*time.Minute)
+	def(&c.LockoutWindow, 10*time.Minute)
+	def(&c.LockoutDuration, 10*time.Minute)
+	def(&c.KeyLifetime, 90*24*time.Hour)
+	if c.LockoutThreshold <= 0 {
+		c.LockoutThreshold = 5
+	}
+	if c.PasswordCost == 0 {
+		c.PasswordCost = DefaultPasswordCost
+	}
+	if c.APITokenLifetime < 0 {
+		c.APITokenLifetime = 0
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
 }
 
 // LoginResult is the outcome of a successful login or token exchange.
@@ -35,76 +66,45 @@ type LoginResult struct {
 // Authenticator verifies credentials, issues and verifies session JWTs, and resolves
 // principals against the current directory. It is safe for concurrent use and holds no
 // state that other nodes cannot see: sessions, keys and tokens live in the Directory.
+// What it keeps in memory (parsed keys, the last activity write per session) is a cache.
 type Authenticator struct {
 	cfg    Config
 	dir    Directory
 	site   vcd.Site
 	logger *slog.Logger
+
+	keys keyring
+
+	dummyOnce sync.Once
+	dummyHash []byte // a hash no password matches, for unknown users
+
+	touchMu sync.Mutex
+	touched map[string]time.Time // session id -> when this node last wrote LastActive
 }
 
-var errUnimplemented = errors.New("not implemented")
-
-// New returns an Authenticator for the site, backed by dir.
+// New returns an Authenticator for the site, backed by dir. Call Open before use. A nil
+// logger discards.
 func New(cfg Config, dir Directory, site vcd.Site, logger *slog.Logger) *Authenticator {
-	return &Authenticator{cfg: cfg, dir: dir, site: site, logger: logger}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Authenticator{
+		cfg:     cfg.withDefaults(),
+		dir:     dir,
+		site:    site,
+		logger:  logger,
+		keys:    keyring{keys: map[string]*signingKey{}},
+		touched: map[string]time.Time{},
+	}
 }
 
-// Open makes sure a signing key exists, creating one when none is valid.
-func (a *Authenticator) Open(ctx context.Context) error { return errUnimplemented }
+func (a *Authenticator) now() time.Time { return a.cfg.Now() }
 
-// Login checks name ("user@org") and password at the tenant endpoint (provider false)
-// or the provider endpoint (provider true) and opens a session. Every failure, whatever
-// its cause, is vcd.CodeUnauthorized with the same message. A wrong password counts
-// towards the user's lockout.
-func (a *Authenticator) Login(ctx context.Context, name, password string, provider bool, clientIP string) (LoginResult, error) {
-	return LoginResult{}, errUnimplemented
-}
-
-// LegacyLogin is Login for POST /api/sessions: System and tenant users alike, and the
-// result also carries a 32-hex-character legacy token bound to the session.
-func (a *Authenticator) LegacyLogin(ctx context.Context, name, password, clientIP string) (LoginResult, error) {
-	return LoginResult{}, errUnimplemented
-}
-
-// Authenticate verifies a session JWT (signature, expiry, revocation, idle limit) and
-// resolves its principal from the current directory (user and org enabled, role).
-func (a *Authenticator) Authenticate(ctx context.Context, token string) (vcd.Principal, error) {
-	return vcd.Principal{}, errUnimplemented
-}
-
-// AuthenticateLegacy resolves an x-vcloud-authorization token like Authenticate.
-func (a *Authenticator) AuthenticateLegacy(ctx context.Context, token string) (vcd.Principal, error) {
-	return vcd.Principal{}, errUnimplemented
-}
-
-// Touch records activity on p's session, writing at most once a minute per session.
-func (a *Authenticator) Touch(ctx context.Context, p vcd.Principal) {}
-
-// Logout revokes a session at once: its JWT and legacy token are refused from then on.
-func (a *Authenticator) Logout(ctx context.Context, sessionID string) error { return errUnimplemented }
-
-// ExchangeAPIToken opens a session for the holder of an API token (grant_type
-// refresh_token). orgName is the org of /oauth/tenant/{org}; provider is true for
-// /oauth/provider. Errors are vcd.CodeUnauthorized.
-func (a *Authenticator) ExchangeAPIToken(ctx context.Context, orgName string, provider bool, secret, clientIP string) (LoginResult, error) {
-	return LoginResult{}, errUnimplemented
-}
-
-// CreateAPIToken creates a REFRESH (or EXTENSION) token owned by p and returns it with
-// its secret, which is shown only this once.
-func (a *Authenticator) CreateAPIToken(ctx context.Context, p vcd.Principal, name, typ, extensionID string) (vcd.APIToken, string, error) {
-	return vcd.APIToken{}, "", errUnimplemented
-}
-
-// RegisterClient is step 1 of VCD's token flow: it records a registered client (an API
-// token without a secret yet) owned by p and returns it; its ID is the client_id.
-func (a *Authenticator) RegisterClient(ctx context.Context, p vcd.Principal, name string) (vcd.APIToken, error) {
-	return vcd.APIToken{}, errUnimplemented
-}
-
-// ExchangeJWTBearer is step 2 of VCD's token flow (grant_type jwt-bearer): the caller's
-// JWT (assertion) and a client id registered by the same user yield a new session and
-// the API token's secret. It works once per registration.
-func (a *Authenticator) ExchangeJWTBearer(ctx context.Context, orgName string, provider bool, assertion, clientID, clientIP string) (LoginResult, string, error) {
-	return LoginResult{}, "", errUnimplemented
+// Open loads the signing keys from the Directory and makes sure one can sign: it creates
+// a new key when none is valid or the newest is older than KeyLifetime (RotateKeys).
+func (a *Authenticator) Open(ctx context.Context) error {
+	if err := a.RotateKeys(ctx); err != nil {
+		return fmt.Errorf("open auth: %w", err)
+	}
+	return nil
 }
