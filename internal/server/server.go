@@ -1,0 +1,292 @@
+// Package server is herald's composition root: it opens the store, the authenticator,
+// the HTTP API (and, as they land, the MQTT broker and the notification pipeline),
+// binds the listeners and ties their lifecycles together.
+//
+// Lifecycle: New validates the configuration; Open binds every listener synchronously
+// (so "127.0.0.1:0" works and Addr/URL report the real address) and starts serving;
+// Close stops accepting, lets requests finish within the shutdown timeout and closes
+// the store. Close is idempotent.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/heraldmq/herald/internal/api"
+	"github.com/heraldmq/herald/internal/auth"
+	"github.com/heraldmq/herald/internal/config"
+	"github.com/heraldmq/herald/internal/store"
+)
+
+// Server is one herald node.
+type Server struct {
+	cfg    config.Config
+	logger *slog.Logger
+	now    func() time.Time
+
+	db   *store.DB
+	auth *auth.Authenticator
+	api  *api.API
+
+	httpsSrv, plainSrv *http.Server
+	httpsLn, plainLn   net.Listener
+
+	generatedPassword string
+
+	stop      context.CancelFunc // ends background work
+	wg        sync.WaitGroup     // serving and background goroutines
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New returns a server for cfg, or the configuration's problems. It starts nothing.
+func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, logger: logger, now: time.Now}, nil
+}
+
+// Open opens the store, bootstraps the directory on first start, binds the listeners and
+// starts serving. On error everything opened so far is closed again.
+func (s *Server) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+
+	s.db, err = store.Open(ctx, store.Config{
+		DataDir:      s.cfg.DataDir,
+		SiteName:     s.cfg.SiteName,
+		ServerName:   s.cfg.Store.ServerName,
+		NATSURL:      s.cfg.Store.NATSURL,
+		Replicas:     s.cfg.Store.Replicas,
+		SyncAlways:   s.cfg.Store.SyncAlways,
+		SyncInterval: s.cfg.Store.SyncInterval.D(),
+	}, s.logger.With("subsystem", "store"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	site, err := s.db.Site(ctx)
+	if err != nil {
+		return fmt.Errorf("read site: %w", err)
+	}
+	s.auth = auth.New(auth.Config{
+		TokenLifetime:    s.cfg.Auth.TokenLifetime.D(),
+		IdleTimeout:      s.cfg.Auth.IdleTimeout.D(),
+		LockoutThreshold: s.cfg.Auth.LockoutThreshold,
+		LockoutWindow:    s.cfg.Auth.LockoutWindow.D(),
+		LockoutDuration:  s.cfg.Auth.LockoutDuration.D(),
+		KeyLifetime:      s.cfg.Auth.KeyLifetime.D(),
+		APITokenLifetime: s.cfg.Auth.APITokenLifetime.D(),
+		PasswordCost:     s.cfg.Auth.PasswordCost,
+	}, s.db, site, s.logger.With("subsystem", "auth"))
+	if err := s.bootstrap(ctx); err != nil {
+		return err
+	}
+	if err := s.auth.Open(ctx); err != nil {
+		return fmt.Errorf("open authenticator: %w", err)
+	}
+	s.api = api.New(api.Config{
+		PublicURL:          s.cfg.HTTP.PublicURL,
+		MaxBodyBytes:       s.cfg.HTTP.MaxBodyBytes,
+		LoginRateLimit:     s.cfg.HTTP.LoginRatePerMinute,
+		SessionIdleMinutes: int(s.cfg.Auth.IdleTimeout.D() / time.Minute),
+		HashPassword:       s.auth.HashPassword,
+	}, s.db, s.auth, s.logger.With("subsystem", "api"))
+
+	handler := s.routes()
+	if s.cfg.HTTP.Addr != "" {
+		cert, err := loadTLS(s.cfg.HTTP.TLSCert, s.cfg.HTTP.TLSKey, s.cfg.DataDir, s.cfg.HTTP.TLSSANs, s.now())
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
+		if err != nil {
+			return fmt.Errorf("listen https: %w", err)
+		}
+		s.httpsLn = tls.NewListener(ln, &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"http/1.1"}, // WebSocket upgrades need HTTP/1.1
+		})
+		s.httpsSrv = s.newHTTPServer(handler)
+		s.serve(s.httpsSrv, s.httpsLn, "https")
+	}
+	if s.cfg.HTTP.PlainAddr != "" {
+		// Listen before Serve, rather than ListenAndServe, so a bad address fails Open
+		// synchronously and ":0" reports its real port.
+		s.plainLn, err = net.Listen("tcp", s.cfg.HTTP.PlainAddr)
+		if err != nil {
+			return fmt.Errorf("listen http: %w", err)
+		}
+		s.plainSrv = s.newHTTPServer(handler)
+		s.serve(s.plainSrv, s.plainLn, "http")
+	}
+	s.background(bg)
+	return nil
+}
+
+// bootstrap creates the System org and its administrator on first start.
+func (s *Server) bootstrap(ctx context.Context) error {
+	created, err := s.db.EnsureSystem(ctx, s.cfg.Auth.AdminName, func() (string, error) {
+		pw := s.cfg.Auth.AdminPassword
+		if pw == "" {
+			pw = generatePassword()
+			s.generatedPassword = pw
+		}
+		return s.auth.HashPassword(pw)
+	})
+	if err != nil {
+		return fmt.Errorf("bootstrap directory: %w", err)
+	}
+	if !created {
+		s.generatedPassword = ""
+		return nil
+	}
+	s.logger.Info("created system administrator", "user", s.cfg.Auth.AdminName+"@System",
+		"password_source", map[bool]string{true: "generated", false: "HERALD_ADMIN_PASSWORD"}[s.generatedPassword != ""])
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/", s.api.Handler())
+	return s.api.Middleware(mux)
+}
+
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+}
+
+// serve runs srv on ln until Close; the goroutine exits when srv is shut down.
+func (s *Server) serve(srv *http.Server, ln net.Listener, scheme string) {
+	s.logger.Info("listening", "url", scheme+"://"+ln.Addr().String(), "addr", ln.Addr().String())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server stopped", "scheme", scheme, "err", err)
+		}
+	}()
+}
+
+// background starts periodic housekeeping; it exits when ctx is cancelled by Close.
+func (s *Server) background(ctx context.Context) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n, err := s.db.PurgeExpiredSessions(ctx, s.now()); err != nil {
+					s.logger.Warn("purge expired sessions", "err", err)
+				} else if n > 0 {
+					s.logger.Debug("purged expired sessions", "count", n)
+				}
+			}
+		}
+	}()
+}
+
+// Close stops serving, waits for in-flight requests up to the shutdown timeout and
+// closes the store. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.stop != nil {
+			s.stop()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout.D())
+		defer cancel()
+		var errs []error
+		for _, srv := range []*http.Server{s.httpsSrv, s.plainSrv} {
+			if srv != nil {
+				if err := srv.Shutdown(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("shutdown http: %w", err))
+				}
+			}
+		}
+		s.wg.Wait()
+		if s.db != nil {
+			if err := s.db.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close store: %w", err))
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+		s.logger.Info("stopped")
+	})
+	return s.closeErr
+}
+
+// URL returns the base URL of the HTTPS listener, or of the plain one when HTTPS is off.
+func (s *Server) URL() string {
+	if s.httpsLn != nil {
+		return "https://" + s.httpsLn.Addr().String()
+	}
+	return s.PlainURL()
+}
+
+// PlainURL returns the base URL of the plain-HTTP listener, or "" when there is none.
+func (s *Server) PlainURL() string {
+	if s.plainLn == nil {
+		return ""
+	}
+	return "http://" + s.plainLn.Addr().String()
+}
+
+// Addr returns the address of the HTTPS listener (or the plain one when HTTPS is off).
+func (s *Server) Addr() string {
+	if s.httpsLn != nil {
+		return s.httpsLn.Addr().String()
+	}
+	if s.plainLn != nil {
+		return s.plainLn.Addr().String()
+	}
+	return ""
+}
+
+// CAFile returns the path of the generated CA certificate that clients can trust, or ""
+// when a certificate was configured.
+func (s *Server) CAFile() string {
+	if s.cfg.HTTP.TLSCert != "" || s.cfg.HTTP.Addr == "" {
+		return ""
+	}
+	return filepath.Join(s.cfg.DataDir, tlsDirName, caCertFile)
+}
+
+// GeneratedAdminPassword returns the bootstrap administrator's password when this start
+// created the administrator with a generated password, else "". The caller shows it
+// once; it is never logged.
+func (s *Server) GeneratedAdminPassword() string { return s.generatedPassword }
+
+// generatePassword returns 26 random base32 characters (130 bits).
+func generatePassword() string { return rand.Text() }

@@ -1,0 +1,307 @@
+package server_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/heraldmq/herald/internal/config"
+	"github.com/heraldmq/herald/internal/server"
+)
+
+const adminPassword = "admin-secret-1"
+
+// testLogger discards logs unless HERALD_TEST_LOG is set (e.g. to debug).
+func testLogger() *slog.Logger {
+	if lvl := os.Getenv("HERALD_TEST_LOG"); lvl != "" {
+		var l slog.Level
+		_ = l.UnmarshalText([]byte(lvl))
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// testConfig is a configuration for a server on a random loopback port with its store
+// in dataDir and a fast password hash.
+func testConfig(dataDir string) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Auth.AdminPassword = adminPassword
+	cfg.Auth.PasswordCost = 4
+	return cfg
+}
+
+// MustRunServer starts a server with cfg and stops it when the test ends.
+func MustRunServer(tb testing.TB, cfg config.Config) *server.Server {
+	tb.Helper()
+	s, err := server.New(cfg, testLogger())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Open(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// client talks to one server over TLS, trusting its generated CA.
+type client struct {
+	tb    testing.TB
+	base  string
+	http  *http.Client
+	token string // Bearer JWT, when logged in
+}
+
+func newClient(tb testing.TB, s *server.Server) *client {
+	tb.Helper()
+	pem, err := os.ReadFile(s.CAFile())
+	if err != nil {
+		tb.Fatalf("read generated CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		tb.Fatal("generated CA is not PEM")
+	}
+	return &client{tb: tb, base: s.URL(), http: &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"},
+	}}}
+}
+
+// do sends a request and returns the response with its body read.
+func (c *client) do(method, path, accept, body string, hdr ...string) (*http.Response, []byte) {
+	c.tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return resp, b
+}
+
+const jsonAccept = "application/json;version=39.0"
+
+// login logs in user@org with Basic auth at the right endpoint and keeps the JWT.
+func (c *client) login(name, password string) (int, map[string]any) {
+	c.tb.Helper()
+	path := "/cloudapi/1.0.0/sessions"
+	if strings.HasSuffix(strings.ToLower(name), "@system") {
+		path += "/provider"
+	}
+	req, err := http.NewRequest(http.MethodPost, c.base+path, nil)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	req.SetBasicAuth(name, password)
+	req.Header.Set("Accept", jsonAccept)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sess map[string]any
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&sess); err != nil {
+			c.tb.Fatalf("login %s: decode session: %v", name, err)
+		}
+		c.token = resp.Header.Get("X-VMWARE-VCLOUD-ACCESS-TOKEN")
+		if c.token == "" || resp.Header.Get("X-VMWARE-VCLOUD-TOKEN-TYPE") != "Bearer" {
+			c.tb.Fatalf("login %s: no token headers: %v", name, resp.Header)
+		}
+	}
+	return resp.StatusCode, sess
+}
+
+// mustJSON sends a JSON request, requires the status and decodes the answer.
+func (c *client) mustJSON(method, path, body string, want int) map[string]any {
+	c.tb.Helper()
+	resp, b := c.do(method, path, jsonAccept, body)
+	if resp.StatusCode != want {
+		c.tb.Fatalf("%s %s = %d %s; want %d", method, path, resp.StatusCode, b, want)
+	}
+	var m map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &m); err != nil {
+			c.tb.Fatalf("%s %s: bad JSON %q: %v", method, path, b, err)
+		}
+	}
+	return m
+}
+
+type ref struct{ name, id string }
+
+func TestEndToEnd_DirectoryLoginLogoutRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := MustRunServer(t, testConfig(dir))
+
+	admin := newClient(t, s)
+	if code, sess := admin.login("administrator@System", adminPassword); code != http.StatusOK {
+		t.Fatalf("admin login = %d", code)
+	} else if org := sess["org"].(map[string]any); org["name"] != "System" {
+		t.Fatalf("admin session org = %v", org)
+	}
+
+	// Two orgs, and a user of each tenant role in each.
+	roles := []string{"Organization Administrator", "vApp Author", "vApp User", "Console Access Only"}
+	orgs := map[string]ref{}
+	for _, name := range []string{"acme", "beta"} {
+		o := admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/orgs",
+			fmt.Sprintf(`{"name":%q,"displayName":"%s Corp","description":"tenant","isEnabled":true}`, name, name), http.StatusCreated)
+		orgs[name] = ref{name, o["id"].(string)}
+	}
+	// The roles of an org are listed by a user of that org; a sysadmin names them by the
+	// tenant context header, as in VCD.
+	users := map[string]string{} // "user@org" → password
+	for _, org := range []string{"acme", "beta"} {
+		for i, role := range roles {
+			name := fmt.Sprintf("u%d", i)
+			body := fmt.Sprintf(`{"username":%q,"fullName":"User %d","password":"pw-%s-%d","enabled":true,`+
+				`"roleEntityRefs":[{"name":%q}],"orgEntityRef":{"id":%q}}`, name, i, org, i, role, orgs[org].id)
+			u := admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/users", body, http.StatusCreated)
+			if u["password"] != nil {
+				t.Errorf("created user shows its password: %v", u["password"])
+			}
+			users[name+"@"+org] = fmt.Sprintf("pw-%s-%d", org, i)
+		}
+	}
+	// A duplicate name is refused, in any case.
+	admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/orgs", `{"name":"ACME","displayName":"again"}`, http.StatusConflict)
+
+	// Every user logs in and uses the token; the org admin sees its org's users only.
+	sessions := map[string]*client{}
+	for name, pw := range users {
+		c := newClient(t, s)
+		if code, _ := c.login(name, pw); code != http.StatusOK {
+			t.Fatalf("login %s = %d", name, code)
+		}
+		cur := c.mustJSON(http.MethodGet, "/cloudapi/1.0.0/sessions/current", "", http.StatusOK)
+		user, org, _ := strings.Cut(name, "@")
+		if got := cur["user"].(map[string]any)["name"]; got != user {
+			t.Errorf("%s: sessions/current user = %v", name, got)
+		}
+		if got := cur["org"].(map[string]any)["name"]; got != org {
+			t.Errorf("%s: sessions/current org = %v", name, got)
+		}
+		sessions[name] = c
+	}
+	page := sessions["u0@acme"].mustJSON(http.MethodGet, "/cloudapi/1.0.0/users", "", http.StatusOK)
+	if got := page["resultTotal"]; got != float64(len(roles)) {
+		t.Errorf("org admin of acme sees %v users; want %d", got, len(roles))
+	}
+	sessions["u0@acme"].mustJSON(http.MethodPost, "/cloudapi/1.0.0/users",
+		fmt.Sprintf(`{"username":"intruder","password":"secret1","roleEntityRefs":[{"name":"vApp User"}],"orgEntityRef":{"id":%q}}`, orgs["beta"].id),
+		http.StatusForbidden)
+	sessions["u1@acme"].mustJSON(http.MethodPost, "/cloudapi/1.0.0/orgs", `{"name":"nope","displayName":"nope"}`, http.StatusForbidden)
+
+	// The legacy API answers the same token, as the Python SDK uses it.
+	resp, body := sessions["u1@beta"].do(http.MethodGet, "/api/session", "application/*+xml;version=36.0", "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `org="beta"`) {
+		t.Errorf("GET /api/session = %d %s", resp.StatusCode, body)
+	}
+
+	// Logout revokes the token at once.
+	kept := sessions["u1@acme"].token
+	sessions["u2@acme"].mustJSON(http.MethodDelete, "/cloudapi/1.0.0/sessions/current", "", http.StatusNoContent)
+	sessions["u2@acme"].mustJSON(http.MethodGet, "/cloudapi/1.0.0/sessions/current", "", http.StatusUnauthorized)
+	// A wrong password is refused like an unknown user.
+	bad := newClient(t, s)
+	if code, _ := bad.login("u1@acme", "wrong-password"); code != http.StatusUnauthorized {
+		t.Errorf("wrong password login = %d; want 401", code)
+	}
+
+	// Restart on the same data dir: the users log in again, and tokens issued before
+	// the restart still verify (the signing keys are in the store).
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	s2 := MustRunServer(t, testConfig(dir))
+	if s2.GeneratedAdminPassword() != "" {
+		t.Error("restart generated a new administrator password")
+	}
+	for name, pw := range users {
+		c := newClient(t, s2)
+		if code, _ := c.login(name, pw); code != http.StatusOK {
+			t.Errorf("login %s after restart = %d", name, code)
+		}
+	}
+	old := newClient(t, s2)
+	old.token = kept
+	old.mustJSON(http.MethodGet, "/cloudapi/1.0.0/sessions/current", "", http.StatusOK)
+	revoked := newClient(t, s2)
+	revoked.token = sessions["u2@acme"].token
+	revoked.mustJSON(http.MethodGet, "/cloudapi/1.0.0/sessions/current", "", http.StatusUnauthorized)
+}
+
+func TestServer_GeneratesAdminPasswordOnce(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Auth.AdminPassword = ""
+	s := MustRunServer(t, cfg)
+	pw := s.GeneratedAdminPassword()
+	if len(pw) < 16 {
+		t.Fatalf("generated password %q is too short", pw)
+	}
+	c := newClient(t, s)
+	if code, _ := c.login("administrator@System", pw); code != http.StatusOK {
+		t.Fatalf("login with generated password = %d", code)
+	}
+}
+
+func TestServer_PlainHTTPAndBadAddress(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.HTTP.Addr = ""
+	cfg.HTTP.PlainAddr = "127.0.0.1:0"
+	s := MustRunServer(t, cfg)
+	resp, err := http.Get(s.PlainURL() + "/api/versions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-VMWARE-VCLOUD-REQUEST-ID") == "" {
+		t.Errorf("GET /api/versions over plain HTTP = %d, request id %q", resp.StatusCode, resp.Header.Get("X-VMWARE-VCLOUD-REQUEST-ID"))
+	}
+
+	taken := testConfig(t.TempDir())
+	taken.HTTP.Addr = ""
+	taken.HTTP.PlainAddr = strings.TrimPrefix(s.PlainURL(), "http://")
+	s2, err := server.New(taken, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Open(context.Background()); err == nil {
+		_ = s2.Close()
+		t.Fatal("Open on an address in use succeeded")
+	}
+}

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config configures a DB. The zero value of every field except DataDir (embedded mode)
+// means its documented default; config.Default() is where the server chooses values.
+type Config struct {
+	// DataDir is the directory of the embedded NATS server's JetStream file store
+	// (<DataDir>/jetstream). Required unless NATSURL is set.
+	DataDir string
+	// SiteName is the name Site reports. Default "herald".
+	SiteName string
+	// ServerName is the embedded NATS server's name. It must stay the same across
+	// restarts (and differ between the nodes of a cluster) for JetStream to find its
+	// data again. Default "herald".
+	ServerName string
+	// Replicas is the number of replicas of every bucket: 1 for one machine, 3 in a
+	// cluster. Default 1; at most 5.
+	Replicas int
+	// SyncInterval is how often the embedded server fsyncs JetStream files; 0 means the
+	// nats-server default (2 minutes). Ignored when SyncAlways is set.
+	SyncInterval time.Duration
+	// SyncAlways makes the embedded server fsync after every write: slower, but a power
+	// loss loses nothing that was acknowledged.
+	SyncAlways bool
+	// MaxMemory and MaxStore bound the embedded server's JetStream memory and file
+	// storage in bytes; 0 means the nats-server default (a share of the machine's).
+	MaxMemory int64
+	MaxStore  int64
+	// NATSURL, when set, connects to an existing NATS cluster (comma-separated URLs)
+	// instead of embedding a server; DataDir and the embedded-server fields are then
+	// ignored.
+	NATSURL string
+	// NATSCredsFile is a NATS credentials file used with NATSURL; empty means none.
+	NATSCredsFile string
+	// RevokedTTL is how long a revoked JWT id is remembered; it must exceed the longest
+	// JWT lifetime. Default 48h.
+	RevokedTTL time.Duration
+	// Timeout bounds each JetStream request and the wait for JetStream at Open.
+	// Default 10s.
+	Timeout time.Duration
+}
+
+// Defaults applied by withDefaults.
+const (
+	defaultName       = "herald"
+	defaultRevokedTTL = 48 * time.Hour
+	defaultTimeout    = 10 * time.Second
+)
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.SiteName == "" {
+		c.SiteName = defaultName
+	}
+	if c.ServerName == "" {
+		c.ServerName = defaultName
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.RevokedTTL == 0 {
+		c.RevokedTTL = defaultRevokedTTL
+	}
+	if c.Timeout == 0 {
+		c.Timeout = defaultTimeout
+	}
+	return c
+}
+
+// Validate reports every problem of c (after defaults) at once.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.NATSURL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required for the embedded server"))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas %d: must be 1 to 5", c.Replicas))
+	}
+	if c.SyncInterval < 0 {
+		errs = append(errs, fmt.Errorf("sync interval %v: must not be negative", c.SyncInterval))
+	}
+	if c.MaxMemory < 0 || c.MaxStore < 0 {
+		errs = append(errs, errors.New("max memory and max store must not be negative"))
+	}
+	if c.RevokedTTL < 0 || c.Timeout < 0 {
+		errs = append(errs, errors.New("revoked ttl and timeout must not be negative"))
+	}
+	return errors.Join(errs...)
+}

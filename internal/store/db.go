@@ -1,0 +1,249 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// KV buckets. doc.go describes their keys and values.
+const (
+	bucketOrgs     = "herald_orgs"
+	bucketUsers    = "herald_users"
+	bucketNames    = "herald_names"
+	bucketSessions = "herald_sessions"
+	bucketTokens   = "herald_tokens"
+	bucketKeys     = "herald_keys"
+	bucketMeta     = "herald_meta"
+	bucketRevoked  = "herald_revoked"
+)
+
+// DB is herald's durable store on NATS JetStream: the directory (orgs, users), login
+// sessions, API tokens, signing keys, revoked JWT ids and the site identity. Reads come
+// from an in-memory cache that a KV watcher keeps current with every node's writes;
+// writes go to JetStream and are in the cache when the writing method returns. DB is
+// safe for concurrent use.
+type DB struct {
+	cfg    Config
+	logger *slog.Logger
+	now    func() time.Time
+
+	srv *server.Server // embedded server; nil when connected to NATSURL
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	names    jetstream.KeyValue // uniqueness index, never cached
+	orgs     *table[vcd.Org]
+	users    *table[vcd.User]
+	sessions *table[vcd.Session]
+	tokens   *table[vcd.APIToken]
+	keys     *table[vcd.SigningKey]
+	revoked  *table[revocation]
+
+	// Secondary indexes, each guarded by its table's mu.
+	orgByName       map[string]string            // lowercased name → org id
+	userByName      map[string]map[string]string // org id → lowercased name → user id
+	sessionByLegacy map[string]string            // legacy token hash → session id
+	tokenBySecret   map[string]string            // secret hash → token id
+
+	site vcd.Site
+	feed feed
+
+	stopWatch context.CancelFunc // ends the watchers
+	watchers  sync.WaitGroup     // the watcher goroutines
+	closeOnce sync.Once
+}
+
+// Open starts (or connects to) NATS JetStream, creates or updates the buckets, loads
+// the cache and returns when the DB is ready to serve. ctx bounds the start-up only.
+// Errors reaching JetStream are vcd.CodeUnavailable.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	db := &DB{
+		cfg:             cfg.withDefaults(),
+		logger:          logger.With("subsystem", "store"),
+		now:             time.Now,
+		orgByName:       make(map[string]string),
+		userByName:      make(map[string]map[string]string),
+		sessionByLegacy: make(map[string]string),
+		tokenBySecret:   make(map[string]string),
+	}
+	if err := db.open(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db.logger.Info("store open", "mode", db.mode(), "site_id", db.site.ID)
+	return db, nil
+}
+
+func (db *DB) mode() string {
+	if db.srv != nil {
+		return "embedded"
+	}
+	return "external"
+}
+
+func (db *DB) open(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, db.cfg.Timeout)
+	defer cancel()
+	if err := db.connect(); err != nil {
+		return err
+	}
+	js, err := jetstream.New(db.nc, jetstream.WithDefaultTimeout(db.cfg.Timeout))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	db.js = js
+	if err := db.waitJetStream(ctx); err != nil {
+		return err
+	}
+	kvs, err := db.ensureBuckets(ctx)
+	if err != nil {
+		return err
+	}
+	db.names = kvs[bucketNames]
+	db.initTables(kvs)
+
+	// The watchers outlive ctx: they run until Close.
+	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	db.stopWatch = stop
+	for _, w := range []interface {
+		watch(ctx, watchCtx context.Context, wg *sync.WaitGroup) error
+	}{db.orgs, db.users, db.sessions, db.tokens, db.keys, db.revoked} {
+		if err := w.watch(ctx, watchCtx, &db.watchers); err != nil {
+			return unavailable("load cache", err)
+		}
+	}
+	return db.ensureSite(ctx, kvs[bucketMeta])
+}
+
+// connect starts the embedded server and connects to it in-process, or connects to
+// NATSURL.
+func (db *DB) connect() error {
+	if db.cfg.NATSURL != "" {
+		opts := []nats.Option{nats.Name("herald"), nats.MaxReconnects(-1)}
+		if db.cfg.NATSCredsFile != "" {
+			opts = append(opts, nats.UserCredentials(db.cfg.NATSCredsFile))
+		}
+		nc, err := nats.Connect(db.cfg.NATSURL, opts...)
+		if err != nil {
+			return unavailable("connect to nats", err)
+		}
+		db.nc = nc
+		return nil
+	}
+	opts := &server.Options{
+		ServerName: db.cfg.ServerName,
+		// No TCP port at all: herald is the only client and talks in-process.
+		DontListen:         true,
+		JetStream:          true,
+		StoreDir:           filepath.Join(db.cfg.DataDir, "jetstream"),
+		SyncInterval:       db.cfg.SyncInterval,
+		SyncAlways:         db.cfg.SyncAlways,
+		JetStreamMaxMemory: db.cfg.MaxMemory,
+		JetStreamMaxStore:  db.cfg.MaxStore,
+		NoSigs:             true, // signals belong to the herald process
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("embedded nats server: %w", err)
+	}
+	srv.SetLoggerV2(natsLogger{db.logger.With("component", "nats")}, false, false, false)
+	db.srv = srv
+	srv.Start()
+	if !srv.ReadyForConnections(db.cfg.Timeout) {
+		return vcd.Wrap(vcd.CodeUnavailable, errors.New("embedded nats server not ready"), "The store is unavailable.")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("herald"))
+	if err != nil {
+		return unavailable("connect to embedded nats", err)
+	}
+	db.nc = nc
+	return nil
+}
+
+// waitJetStream polls until the JetStream API answers: on a cluster it needs a meta
+// leader, and even a single embedded server may still be recovering its streams.
+func (db *DB) waitJetStream(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := db.js.AccountInfo(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return unavailable("wait for jetstream", err)
+		case <-tick.C:
+		}
+	}
+}
+
+// ensureBuckets creates the buckets or updates their configuration, so that a change
+// of Replicas or RevokedTTL applies to an existing store.
+func (db *DB) ensureBuckets(ctx context.Context) (map[string]jetstream.KeyValue, error) {
+	cfgs := []jetstream.KeyValueConfig{
+		{Bucket: bucketOrgs, Description: "herald orgs by id"},
+		{Bucket: bucketUsers, Description: "herald users by id"},
+		{Bucket: bucketNames, Description: "herald name uniqueness index"},
+		{Bucket: bucketSessions, Description: "herald login sessions by id"},
+		{Bucket: bucketTokens, Description: "herald api tokens by id"},
+		{Bucket: bucketKeys, Description: "herald jwt signing keys by kid"},
+		{Bucket: bucketMeta, Description: "herald site identity"},
+		{
+			Bucket: bucketRevoked, Description: "herald revoked jwt ids",
+			TTL: db.cfg.RevokedTTL,
+			// Expiry markers let watchers drop expired ids from their caches.
+			LimitMarkerTTL: time.Minute,
+		},
+	}
+	kvs := make(map[string]jetstream.KeyValue, len(cfgs))
+	for _, c := range cfgs {
+		c.History = 1
+		c.Replicas = db.cfg.Replicas
+		c.Storage = jetstream.FileStorage
+		kv, err := db.js.CreateOrUpdateKeyValue(ctx, c)
+		if err != nil {
+			return nil, unavailable("bucket "+c.Bucket, err)
+		}
+		kvs[c.Bucket] = kv
+	}
+	return kvs, nil
+}
+
+// Close stops the watchers, closes the NATS connection and shuts the embedded server
+// down. It is idempotent and always returns nil.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		if db.stopWatch != nil {
+			db.stopWatch()
+		}
+		if db.nc != nil {
+			// Closing the connection ends every watcher subscription, which closes the
+			// update channels the watcher goroutines range over.
+			db.nc.Close()
+		}
+		db.watchers.Wait()
+		if db.srv != nil {
+			db.srv.Shutdown()
+			db.srv.WaitForShutdown()
+		}
+	})
+	return nil
+}

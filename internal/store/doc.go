@@ -1,0 +1,86 @@
+// Package store is herald's durable state on NATS JetStream, and the only package that
+// imports the NATS modules (ARCHITECTURE.md decisions 2–4).
+//
+// # Server
+//
+// By default Open embeds a nats-server in the process: JetStream file store under
+// <DataDir>/jetstream, no TCP port (DontListen), reached through an in-process
+// connection, its log routed to slog. Config.ServerName must stay stable across
+// restarts. With Config.NATSURL set, Open connects to an existing NATS cluster instead;
+// everything else is the same code. Open waits, with a deadline, until the JetStream
+// API answers.
+//
+// # Buckets and keys
+//
+// Every bucket has history 1 and Config.Replicas replicas. Values are the JSON of the
+// vcd structs.
+//
+//	herald_orgs      <org id>                  vcd.Org
+//	herald_users     <user id>                 vcd.User
+//	herald_names     org.<N>                   org id     (uniqueness index)
+//	                 user.<org id>.<N>         user id
+//	herald_sessions  <session id>              vcd.Session
+//	herald_tokens    <token id>                vcd.APIToken
+//	herald_keys      <kid>                     vcd.SigningKey
+//	herald_meta      site                      vcd.Site (id generated once)
+//	herald_revoked   <hex of jti>              {sessionId, revoked}; bucket TTL
+//	                                           Config.RevokedTTL (default 48h)
+//
+// N is the base32 (extended hex alphabet, no padding) of the lowercased name, because
+// KV keys allow only [-/_=.a-zA-Z0-9]. Ids must be 1–256 characters of [-_=a-zA-Z0-9]
+// (UUIDs are).
+//
+// # Writes
+//
+// Uniqueness comes only from KV Create (create if absent) on herald_names: a create
+// reserves the name, then creates the entity, and frees the name if that fails (when
+// the failure may hide a write that did happen, the name is kept; a reservation
+// without its entity that is older than a minute is taken over by the next create).
+// A delete removes the entity, then its name. Names are immutable except for case.
+// Updates run the caller's fn on a copy and write with compare-and-set on the revision
+// read (KV Update); on a conflict they re-read and run fn again, up to 64 times
+// (then vcd.CodeConflict). Deletes are compare-and-set too.
+//
+// # Cache
+//
+// Every bucket but herald_names and herald_meta is mirrored in memory by a KV watcher
+// (all keys, deletes included), with secondary indexes: org name → id, (org, user
+// name) → id, legacy token hash → session id, secret hash → token id. Lookups read only
+// the cache: no round trip, no allocation. The rules:
+//
+//   - Open returns after every watcher has delivered the bucket's current values.
+//   - Each cached value carries its KV revision; a value never replaces a newer one.
+//   - Read-your-writes: a write applies its result, at the revision JetStream
+//     acknowledged, before the method returns. The watcher delivers the same revision
+//     later and it is ignored.
+//   - A local delete leaves a tombstone at the deleted revision until the watcher has
+//     passed it, so a late watch event cannot bring the value back.
+//   - Writes by other nodes appear when their watch event arrives (milliseconds).
+//     An update or delete whose entity is not cached yet reads it from KV.
+//
+// DB.Watch reports every change from any node after the cache has applied it, so that
+// consumers (the broker closing connections of revoked sessions) learn within
+// milliseconds. Undecodable values are logged and skipped.
+//
+// # Errors
+//
+// Missing entities are vcd.CodeNotFound, taken names and ids vcd.CodeDuplicate,
+// exhausted compare-and-set retries vcd.CodeConflict, and any failure to reach
+// JetStream (no responders, timeouts, no quorum, a closed connection) is
+// vcd.CodeUnavailable wrapping the cause. The store checks no business rules, only
+// what keeps its indexes consistent.
+//
+// # Cluster
+//
+// Nothing in the store assumes it is alone: several nodes may share one NATS cluster
+// (embedded servers joined by routes, or NATSURL), each with its own cache. For that,
+// set Replicas to 3 (buckets are created or updated with it at Open) and give each
+// embedded server its own ServerName. Writes then need a JetStream quorum and fail
+// as vcd.CodeUnavailable without one; cached reads keep answering.
+//
+// # Streams
+//
+// The notification log (stream NOTIFY, subjects publish.<org>.<user> and
+// metrics.<org>.<vapp>, deduplicated by Nats-Msg-Id) will be created next to the
+// buckets in Open and use the same connection (DB.js) and Replicas.
+package store

@@ -1,0 +1,36 @@
+package store
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// natsLogger routes the embedded nats-server's log to slog. Its notices are lifecycle
+// chatter of a component the operator did not configure, so they go to Debug; warnings
+// and errors keep their level. The text is an attribute, not the message, because it
+// carries variable data.
+type natsLogger struct{ l *slog.Logger }
+
+func (n natsLogger) Noticef(format string, v ...any) {
+	n.l.Debug("nats server", "detail", fmt.Sprintf(format, v...))
+}
+
+func (n natsLogger) Warnf(format string, v ...any) {
+	n.l.Warn("nats server", "detail", fmt.Sprintf(format, v...))
+}
+
+func (n natsLogger) Fatalf(format string, v ...any) {
+	n.l.Error("nats server fatal", "detail", fmt.Sprintf(format, v...))
+}
+
+func (n natsLogger) Errorf(format string, v ...any) {
+	n.l.Error("nats server", "detail", fmt.Sprintf(format, v...))
+}
+
+func (n natsLogger) Debugf(format string, v ...any) {
+	n.l.Debug("nats server", "detail", fmt.Sprintf(format, v...))
+}
+
+func (n natsLogger) Tracef(format string, v ...any) {
+	n.l.Debug("nats server trace", "detail", fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,167 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldmq/herald/internal/store"
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// TestCache_ExternalWrite writes straight into the KV buckets, as another node or an
+// operator would, and expects the cache and its indexes to follow.
+func TestCache_ExternalWrite(t *testing.T) {
+	ctx := context.Background()
+	url, dbs := MustOpenNodes(t, 1)
+	db := dbs[0]
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := js.KeyValue(ctx, "herald_users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := vcd.User{ID: vcd.NewUUID(), OrgID: vcd.NewUUID(), Name: "Eve", Role: vcd.RoleVAppUser}
+	put := func(u vcd.User) {
+		data, _ := json.Marshal(u)
+		if _, err := users.Put(ctx, u.ID, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	put(u)
+	waitFor(t, "the user by name", func() bool {
+		got, err := db.UserByName(ctx, u.OrgID, "eve")
+		return err == nil && got.ID == u.ID
+	})
+
+	u.Enabled = true
+	put(u)
+	waitFor(t, "the update", func() bool {
+		got, err := db.User(ctx, u.ID)
+		return err == nil && got.Enabled
+	})
+
+	// An update through the DB starts from the externally written value.
+	got, err := db.UpdateUser(ctx, u.ID, func(u *vcd.User) error { u.Email = "e@x"; return nil })
+	if err != nil || !got.Enabled || got.Email != "e@x" {
+		t.Fatalf("UpdateUser = %+v, %v", got, err)
+	}
+
+	if err := users.Delete(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delete", func() bool {
+		_, err1 := db.User(ctx, u.ID)
+		_, err2 := db.UserByName(ctx, u.OrgID, "eve")
+		return vcd.CodeOf(err1) == vcd.CodeNotFound && vcd.CodeOf(err2) == vcd.CodeNotFound
+	})
+
+	// A value that is not ours is ignored, and the watcher keeps going.
+	if _, err := users.Put(ctx, "junk", []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	put(vcd.User{ID: "after-junk", OrgID: u.OrgID, Name: "later"})
+	waitFor(t, "a user written after junk", func() bool {
+		_, err := db.User(ctx, "after-junk")
+		return err == nil
+	})
+}
+
+// TestWatch checks that changes made on one node reach Watch on another, including a
+// session revocation (which the broker will use to close MQTT connections).
+func TestWatch(t *testing.T) {
+	ctx := context.Background()
+	_, dbs := MustOpenNodes(t, 2)
+	a, b := dbs[0], dbs[1]
+	changes := make(chan store.Change, 64)
+	stop := b.Watch(func(c store.Change) { changes <- c })
+	defer stop()
+
+	next := func(want store.Change) {
+		t.Helper()
+		timeout := time.After(time.Second)
+		for {
+			select {
+			case c := <-changes:
+				if c == want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no change %+v within 1s", want)
+			}
+		}
+	}
+
+	org := mustCreateOrg(t, a, "Acme")
+	next(store.Change{Kind: store.ChangeOrg, ID: org.ID})
+	user := mustCreateUser(t, a, org.ID, "alice")
+	next(store.Change{Kind: store.ChangeUser, ID: user.ID})
+	s := newSession(user.ID, time.Now())
+	if err := a.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	next(store.Change{Kind: store.ChangeSession, ID: s.ID})
+	if err := a.RevokeSession(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	next(store.Change{Kind: store.ChangeSession, ID: s.ID})
+	if got, _ := b.Session(ctx, s.ID); !got.Revoked {
+		t.Error("session change delivered before the cache had it")
+	}
+	waitFor(t, "the revoked id on the other node", func() bool { return b.IsRevoked(s.JTI) })
+	tok := vcd.APIToken{ID: vcd.NewUUID(), Name: "t"}
+	if err := a.CreateAPIToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	next(store.Change{Kind: store.ChangeToken, ID: tok.ID})
+	if err := a.AddSigningKey(ctx, vcd.SigningKey{KID: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	next(store.Change{Kind: store.ChangeKey, ID: "k"})
+	if err := a.DeleteUser(ctx, user.ID); err != nil {
+		t.Fatal(err)
+	}
+	next(store.Change{Kind: store.ChangeUser, ID: user.ID, Deleted: true})
+
+	// Local writes are delivered too.
+	if err := b.DeleteSession(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	next(store.Change{Kind: store.ChangeSession, ID: s.ID, Deleted: true})
+
+	// After stop, nothing more arrives; a sentinel watcher shows the change was
+	// delivered to those still registered.
+	stop()
+	stop()
+	seen := make(chan store.Change, 1)
+	stop2 := b.Watch(func(c store.Change) {
+		select {
+		case seen <- c:
+		default:
+		}
+	})
+	defer stop2()
+	mustCreateOrg(t, a, "Late")
+	select {
+	case <-seen:
+	case <-time.After(time.Second):
+		t.Fatal("sentinel watcher got nothing")
+	}
+	select {
+	case c := <-changes:
+		t.Errorf("change %+v delivered after stop", c)
+	default:
+	}
+}
