@@ -70,7 +70,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 
-	s.db, err = store.Open(ctx, store.Config{
+	s.db, err = store.Open(ctx, store.Config{ // the store names its own subsystem
 		DataDir:      s.cfg.DataDir,
 		SiteName:     s.cfg.SiteName,
 		ServerName:   s.cfg.Store.ServerName,
@@ -78,7 +78,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Replicas:     s.cfg.Store.Replicas,
 		SyncAlways:   s.cfg.Store.SyncAlways,
 		SyncInterval: s.cfg.Store.SyncInterval.D(),
-	}, s.logger.With("subsystem", "store"))
+	}, s.logger)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -157,10 +157,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	}
 	if !created {
 		s.generatedPassword = ""
-		return nil
 	}
-	s.logger.Info("created system administrator", "user", s.cfg.Auth.AdminName+"@System",
-		"password_source", map[bool]string{true: "generated", false: "HERALD_ADMIN_PASSWORD"}[s.generatedPassword != ""])
 	return nil
 }
 
@@ -186,7 +183,7 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 
 // serve runs srv on ln until Close; the goroutine exits when srv is shut down.
 func (s *Server) serve(srv *http.Server, ln net.Listener, scheme string) {
-	s.logger.Info("listening", "url", scheme+"://"+ln.Addr().String(), "addr", ln.Addr().String())
+	s.logger.Info("listening", "url", scheme+"://"+displayAddr(ln.Addr()), "addr", ln.Addr().String())
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -194,6 +191,19 @@ func (s *Server) serve(srv *http.Server, ln net.Listener, scheme string) {
 			s.logger.Error("http server stopped", "scheme", scheme, "err", err)
 		}
 	}()
+}
+
+// displayAddr returns addr with an unspecified host (":8443", "[::]:8443") shown as
+// localhost, so the logged URL can be pasted into a browser or curl.
+func displayAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // background starts periodic housekeeping; it exits when ctx is cancelled by Close.
@@ -250,7 +260,7 @@ func (s *Server) Close() error {
 // URL returns the base URL of the HTTPS listener, or of the plain one when HTTPS is off.
 func (s *Server) URL() string {
 	if s.httpsLn != nil {
-		return "https://" + s.httpsLn.Addr().String()
+		return "https://" + displayAddr(s.httpsLn.Addr())
 	}
 	return s.PlainURL()
 }
@@ -260,7 +270,7 @@ func (s *Server) PlainURL() string {
 	if s.plainLn == nil {
 		return ""
 	}
-	return "http://" + s.plainLn.Addr().String()
+	return "http://" + displayAddr(s.plainLn.Addr())
 }
 
 // Addr returns the address of the HTTPS listener (or the plain one when HTTPS is off).
