@@ -305,3 +305,77 @@ func TestServer_PlainHTTPAndBadAddress(t *testing.T) {
 		t.Fatal("Open on an address in use succeeded")
 	}
 }
+
+func TestEndToEnd_APITokensAndLegacyLogin(t *testing.T) {
+	s := MustRunServer(t, testConfig(t.TempDir()))
+	admin := newClient(t, s)
+	if code, _ := admin.login("administrator@System", adminPassword); code != http.StatusOK {
+		t.Fatalf("admin login = %d", code)
+	}
+	org := admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/orgs", `{"name":"acme","displayName":"Acme"}`, http.StatusCreated)
+	admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/users", fmt.Sprintf(
+		`{"username":"alice","password":"alice-pw","roleEntityRefs":[{"name":"vApp Author"}],"orgEntityRef":{"id":%q}}`, org["id"]), http.StatusCreated)
+
+	alice := newClient(t, s)
+	if code, _ := alice.login("alice@acme", "alice-pw"); code != http.StatusOK {
+		t.Fatalf("alice login = %d", code)
+	}
+	tok := alice.mustJSON(http.MethodPost, "/cloudapi/1.0.0/tokens", `{"name":"ci-pipeline","type":"REFRESH"}`, http.StatusOK)
+	secret, _ := tok["token"].(string)
+	if len(secret) != 32 {
+		t.Fatalf("API token secret = %q; want 32 characters", secret)
+	}
+
+	// Exchange the API token for a session JWT (VCD-COMPAT 4.1) and use it.
+	exchange := func() (int, map[string]any) {
+		resp, body := newClient(t, s).do(http.MethodPost, "/oauth/tenant/acme/token", "application/json",
+			"grant_type=refresh_token&refresh_token="+secret, "Content-Type", "application/x-www-form-urlencoded")
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		return resp.StatusCode, m
+	}
+	code, grant := exchange()
+	if code != http.StatusOK || grant["token_type"] != "Bearer" || grant["access_token"] == "" {
+		t.Fatalf("token exchange = %d %v", code, grant)
+	}
+	viaToken := newClient(t, s)
+	viaToken.token = grant["access_token"].(string)
+	cur := viaToken.mustJSON(http.MethodGet, "/cloudapi/1.0.0/sessions/current", "", http.StatusOK)
+	if cur["user"].(map[string]any)["name"] != "alice" {
+		t.Errorf("API-token session user = %v", cur["user"])
+	}
+	// Such a session may not create API tokens (VCD-COMPAT 4.1).
+	viaToken.mustJSON(http.MethodPost, "/cloudapi/1.0.0/tokens", `{"name":"again","type":"REFRESH"}`, http.StatusForbidden)
+
+	// Revoking the API token stops further exchanges.
+	id := tok["id"].(string)
+	alice.mustJSON(http.MethodDelete, "/cloudapi/1.0.0/tokens/"+id, "", http.StatusNoContent)
+	if code, m := exchange(); code != http.StatusBadRequest || m["error"] != "invalid_grant" {
+		t.Errorf("exchange of a revoked token = %d %v; want 400 invalid_grant", code, m)
+	}
+
+	// Legacy login: x-vcloud-authorization works on /api and /cloudapi, and legacy
+	// logout revokes it.
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/api/sessions", nil)
+	req.SetBasicAuth("alice@acme", "alice-pw")
+	req.Header.Set("Accept", "application/*+xml;version=36.0")
+	resp, err := newClient(t, s).http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	legacy := resp.Header.Get("x-vcloud-authorization")
+	if resp.StatusCode != http.StatusOK || len(legacy) != 32 || resp.Header.Get("X-VMWARE-VCLOUD-ACCESS-TOKEN") == "" {
+		t.Fatalf("legacy login = %d, token %q", resp.StatusCode, legacy)
+	}
+	lc := newClient(t, s)
+	if r, b := lc.do(http.MethodGet, "/api/org/", "application/*+xml;version=36.0", "", "x-vcloud-authorization", legacy); r.StatusCode != http.StatusOK || !strings.Contains(string(b), `name="acme"`) {
+		t.Errorf("GET /api/org/ with legacy token = %d %s", r.StatusCode, b)
+	}
+	if r, _ := lc.do(http.MethodDelete, "/api/session", "application/*+xml;version=36.0", "", "x-vcloud-authorization", legacy); r.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE /api/session = %d", r.StatusCode)
+	}
+	if r, _ := lc.do(http.MethodGet, "/cloudapi/1.0.0/sessions/current", jsonAccept, "", "x-vcloud-authorization", legacy); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("legacy token after logout = %d; want 401", r.StatusCode)
+	}
+}
