@@ -1,5 +1,6 @@
 // Package api serves herald's HTTP API: VCD's OpenAPI under /cloudapi (login, sessions,
-// API tokens, orgs, users, roles), the legacy XML API under /api (versions, legacy login,
+// API tokens, orgs, users, roles), herald's MQTT service accounts under
+// /cloudapi/herald/1.0.0 (VCD-COMPAT §6.3), the legacy XML API under /api (versions, legacy login,
 // session, org list) and the OAuth endpoints under /oauth, wire compatible with VMware
 // Cloud Director as docs/VCD-COMPAT.md §1–5 and §11 describe.
 //
@@ -36,6 +37,10 @@ type Auth interface {
 	CreateAPIToken(ctx context.Context, p vcd.Principal, name, typ, extensionID string) (vcd.APIToken, string, error)
 	RegisterClient(ctx context.Context, p vcd.Principal, name string) (vcd.APIToken, error)
 	ExchangeJWTBearer(ctx context.Context, orgName string, provider bool, assertion, clientID, clientIP string) (auth.LoginResult, string, error)
+
+	CreateServiceAccount(ctx context.Context, s vcd.ServiceAccount, secret string) (vcd.ServiceAccount, string, error)
+	RotateServiceSecret(ctx context.Context, id string) (vcd.ServiceAccount, string, error)
+	ServiceLogin(ctx context.Context, name, secret, clientIP string) (auth.LoginResult, error)
 }
 
 var _ Auth = (*auth.Authenticator)(nil)

@@ -23,6 +23,7 @@ type fakeStore struct {
 	users    map[string]vcd.User
 	sessions []vcd.Session
 	tokens   []vcd.APIToken
+	accounts map[string]vcd.ServiceAccount // see serviceaccounts_fakes_test.go
 	// fail, when set, is returned by Orgs and Users: it simulates a store fault on the
 	// directory lists while authentication (single lookups) still works.
 	fail error

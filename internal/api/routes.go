@@ -54,4 +54,13 @@ func (a *API) routes() {
 	a.route("GET "+cloudAPI+"/roles/{id}", optAuth, a.getRole)
 	a.route("PUT "+cloudAPI+"/roles/{id}", optAuth, a.rolesReadOnly)
 	a.route("DELETE "+cloudAPI+"/roles/{id}", optAuth, a.rolesReadOnly)
+
+	// §6.3 MQTT service accounts.
+	a.route("GET "+heraldAPI+"/serviceAccounts", optAuth, a.listServiceAccounts)
+	a.route("POST "+heraldAPI+"/serviceAccounts", optAuth, a.createServiceAccount)
+	a.route("POST "+heraldAPI+"/serviceAccounts/session", 0, a.serviceSession)
+	a.route("GET "+heraldAPI+"/serviceAccounts/{id}", optAuth, a.getServiceAccount)
+	a.route("PUT "+heraldAPI+"/serviceAccounts/{id}", optAuth, a.updateServiceAccount)
+	a.route("DELETE "+heraldAPI+"/serviceAccounts/{id}", optAuth, a.deleteServiceAccount)
+	a.route("POST "+heraldAPI+"/serviceAccounts/{id}/secret", optAuth, a.rotateServiceSecret)
 }

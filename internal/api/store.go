@@ -36,4 +36,10 @@ type Store interface {
 	APITokens(ctx context.Context) ([]vcd.APIToken, error)
 	APIToken(ctx context.Context, id string) (vcd.APIToken, error)
 	DeleteAPIToken(ctx context.Context, id string) error
+
+	// ServiceAccounts lists every MQTT service account, sorted by name.
+	ServiceAccounts(ctx context.Context) ([]vcd.ServiceAccount, error)
+	ServiceAccount(ctx context.Context, id string) (vcd.ServiceAccount, error)
+	UpdateServiceAccount(ctx context.Context, id string, fn func(*vcd.ServiceAccount) error) (vcd.ServiceAccount, error)
+	DeleteServiceAccount(ctx context.Context, id string) error
 }

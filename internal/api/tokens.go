@@ -146,6 +146,12 @@ func (a *API) deleteToken(w http.ResponseWriter, r *http.Request, c *call) error
 	if err := a.store.DeleteAPIToken(r.Context(), t.ID); err != nil {
 		return forbiddenIfMissing(err)
 	}
+	if t.Type == vcd.TokenExtension {
+		// Its service account (same id, §6.3) goes too; the broker then closes its connections.
+		if err := a.store.DeleteServiceAccount(r.Context(), t.ID); err != nil && vcd.CodeOf(err) != vcd.CodeNotFound {
+			return err
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -178,6 +184,9 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, c *call) error
 		if req.ExtensionID == "" {
 			return vcd.Errorf(vcd.CodeInvalid, "extensionId is required for EXTENSION tokens.")
 		}
+		if _, _, _, err := extensionTriplet(req.Name, req.ExtensionID); err != nil {
+			return err
+		}
 	case "PROXY":
 		return vcd.Errorf(vcd.CodeInvalid, "PROXY tokens are not supported.")
 	default:
@@ -186,6 +195,13 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, c *call) error
 	t, secret, err := a.auth.CreateAPIToken(r.Context(), c.p, req.Name, req.Type, req.ExtensionID)
 	if err != nil {
 		return err
+	}
+	if req.Type == vcd.TokenExtension {
+		// The token's holder connects to MQTT as service account vendor/name/version (§6.3).
+		vendor, name, version, _ := extensionTriplet(req.Name, req.ExtensionID)
+		if err := a.createExtensionAccount(r.Context(), t, secret, vendor, name, version); err != nil {
+			return err
+		}
 	}
 	j, err := a.newNames().token(r.Context(), t, &secret)
 	if err != nil {

@@ -241,6 +241,9 @@ func (a *Authenticator) ExchangeJWTBearer(ctx context.Context, orgName string, p
 	if p.APITokenID != "" {
 		return LoginResult{}, "", invalidGrant(ErrTokenSession, "assertion")
 	}
+	if p.Kind != vcd.PrincipalUser {
+		return LoginResult{}, "", invalidGrant(ErrWrongEndpoint, "assertion of a service account")
+	}
 	org, err := a.grantOrg(ctx, orgName, provider)
 	if err != nil {
 		return LoginResult{}, "", err

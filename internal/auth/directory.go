@@ -32,4 +32,11 @@ type Directory interface {
 
 	SigningKeys(ctx context.Context) ([]vcd.SigningKey, error)
 	AddSigningKey(ctx context.Context, k vcd.SigningKey) error
+
+	// Service accounts: names are unique and matched case-insensitively; a taken name
+	// is vcd.CodeDuplicate.
+	CreateServiceAccount(ctx context.Context, s vcd.ServiceAccount) (vcd.ServiceAccount, error)
+	ServiceAccount(ctx context.Context, id string) (vcd.ServiceAccount, error)
+	ServiceAccountByName(ctx context.Context, name string) (vcd.ServiceAccount, error)
+	UpdateServiceAccount(ctx context.Context, id string, fn func(*vcd.ServiceAccount) error) (vcd.ServiceAccount, error)
 }

@@ -71,6 +71,20 @@
 // an APIToken without a secret, and the first jwt-bearer exchange by the same user sets
 // it (compare-and-set, so exactly once). Exchange failures match ErrInvalidGrant.
 //
+// # Service accounts
+//
+// An MQTT service account (vcd.ServiceAccount, VCD-COMPAT §6.3) has a unique name (any
+// case), topic grants and a secret of 32 random alphanumerics stored as its SHA-256.
+// AuthenticateService checks name and secret (CONNECT form C) in constant time; an
+// unknown name, a wrong secret and a disabled account give one error. ServiceLogin issues
+// a service JWT: sub is the name, iss <System org UUID>@<site>, and instead of userId and
+// sessionId it carries serviceAccountId (urn:vcloud:token:<id>) and secretGeneration.
+// It keeps no session: Authenticate resolves it against the account's current record,
+// so its grants are the current ones, and it dies at exp, when the generation moves on
+// (RotateServiceSecret), or when the account is disabled or deleted. The principal is
+// vcd.PrincipalService in the System org with the account id as UserID; vcd.Can gives
+// it no REST rights of a user.
+//
 // # What is stored where
 //
 // Everything durable is in the Directory: users' password hashes, failed logins and

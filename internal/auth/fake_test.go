@@ -20,7 +20,8 @@ type fakeDir struct {
 	sessions map[string]vcd.Session
 	tokens   map[string]vcd.APIToken
 	keys     []vcd.SigningKey
-	rev      map[string]int // entity id -> revision
+	accounts map[string]vcd.ServiceAccount // service accounts; see service_fake_test.go
+	rev      map[string]int                // entity id -> revision
 
 	// beforeWrite, when set, runs inside Update* after fn and before the CAS, once per
 	// attempt, so tests can interleave a concurrent change.
@@ -37,6 +38,7 @@ func newFakeDir() *fakeDir {
 		users:    map[string]vcd.User{},
 		sessions: map[string]vcd.Session{},
 		tokens:   map[string]vcd.APIToken{},
+		accounts: map[string]vcd.ServiceAccount{},
 		rev:      map[string]int{},
 	}
 }

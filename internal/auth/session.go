@@ -88,7 +88,10 @@ func (a *Authenticator) principal(s vcd.Session, u vcd.User, org vcd.Org) vcd.Pr
 }
 
 // Authenticate verifies a session JWT (signature, expiry, revocation, idle limit) and
-// resolves its principal from the current directory (user and org enabled, role).
+// resolves its principal from the current directory (user and org enabled, role). It
+// also accepts service JWTs (ServiceLogin), resolved against the service account's
+// current record: refused once the account is deleted or disabled (ErrUnknownUser,
+// ErrDisabled) or its secret rotated (ErrSecretRotated).
 //
 // Every client-caused failure is a *vcd.Error with vcd.CodeUnauthorized whose cause
 // matches one of ErrMalformed, ErrBadSignature, ErrUnknownKey, ErrTokenExpired,
@@ -98,6 +101,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (vcd.Pri
 	ref, err := a.parseToken(ctx, token)
 	if err != nil {
 		return vcd.Principal{}, err
+	}
+	if ref.serviceID != "" {
+		return a.resolveService(ctx, ref)
 	}
 	s, err := a.dir.Session(ctx, ref.sessionID)
 	if isNotFound(err) {
@@ -216,8 +222,12 @@ func (a *Authenticator) Touch(ctx context.Context, p vcd.Principal) {
 }
 
 // Logout revokes a session at once: its JWT and legacy token are refused from then on.
-// It is idempotent; an unknown session is an error with vcd.CodeNotFound.
+// It is idempotent; an unknown session is an error with vcd.CodeNotFound. An empty
+// sessionID (a service JWT has no session) is vcd.CodeForbidden.
 func (a *Authenticator) Logout(ctx context.Context, sessionID string) error {
+	if sessionID == "" {
+		return vcd.Errorf(vcd.CodeForbidden, "This token has no session to log out.")
+	}
 	s, err := a.dir.UpdateSession(ctx, sessionID, func(s *vcd.Session) error {
 		if s.Revoked {
 			return errSkip

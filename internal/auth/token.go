@@ -31,6 +31,10 @@ type claims struct {
 	UserID    string `json:"userId"`
 	OrgID     string `json:"orgId"`
 	SessionID string `json:"sessionId"`
+	// Service JWTs only (ServiceLogin): urn:vcloud:token:<account id> and the account's
+	// secret generation; such tokens carry no userId or sessionId.
+	ServiceAccountID string `json:"serviceAccountId,omitempty"`
+	SecretGeneration int    `json:"secretGeneration,omitempty"`
 }
 
 // issuer returns the iss claim of a session in org: <orgUUID>@<siteUUID>.
@@ -79,6 +83,9 @@ type tokenRef struct {
 	sessionID, userID, orgID string
 	jti, iss, sub            string
 	expires                  time.Time
+	// serviceID is set, and the session fields are empty, for a service JWT.
+	serviceID  string
+	generation int
 }
 
 // parseToken verifies a JWT's signature (RS256 only, by a known unexpired key), its
@@ -134,6 +141,15 @@ func (a *Authenticator) parseToken(ctx context.Context, token string) (tokenRef,
 		return tokenRef{}, unauthorized(cause, "parse token (%v)", err)
 	}
 	ref := tokenRef{jti: c.ID, iss: c.Issuer, sub: c.Subject, expires: c.ExpiresAt.Time}
+	if c.ServiceAccountID != "" {
+		var ok bool
+		ref.serviceID, ok = vcd.ParseID(vcd.KindToken, c.ServiceAccountID)
+		ref.generation = c.SecretGeneration
+		if !ok || c.UserID != "" || c.SessionID != "" || c.Version != tokenVersion || !isLowerHex(c.ID, 32) {
+			return tokenRef{}, unauthorized(ErrMalformed, "parse token: bad service claims")
+		}
+		return ref, nil
+	}
 	var ok1, ok2, ok3 bool
 	ref.sessionID, ok1 = vcd.ParseID(vcd.KindSession, c.SessionID)
 	ref.userID, ok2 = vcd.ParseID(vcd.KindUser, c.UserID)

@@ -12,11 +12,14 @@ const (
 	ChangeSession = "session"
 	ChangeToken   = "token"
 	ChangeKey     = "key" // a signing key
+	// ChangeServiceAccount: an MQTT service account was written (grants, enabled,
+	// secret rotation) or deleted; the broker re-checks or closes its connections.
+	ChangeServiceAccount = "serviceAccount"
 )
 
 // Change says that an entity was written or deleted, on this node or another one.
 type Change struct {
-	Kind    string // ChangeOrg, ChangeUser, ChangeSession, ChangeToken or ChangeKey
+	Kind    string // ChangeOrg, ChangeUser, ChangeSession, ChangeToken, ChangeKey or ChangeServiceAccount
 	ID      string // the entity's id (for a signing key, its KID)
 	Deleted bool
 }
@@ -38,7 +41,7 @@ type subscriber struct {
 }
 
 // Watch registers fn to receive a Change for every write and delete of an org, user,
-// session, API token or signing key made from now on, by this node or any other node
+// session, API token, signing key or service account made from now on, by this node or any other node
 // sharing the NATS cluster, typically within milliseconds. Changes arrive in revision
 // order per kind and one at a time; a write by this node is delivered when the watcher
 // sees it, shortly after the writing method returned. fn runs on the store's watcher

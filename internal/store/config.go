@@ -43,6 +43,16 @@ type Config struct {
 	// Timeout bounds each JetStream request and the wait for JetStream at Open.
 	// Default 10s.
 	Timeout time.Duration
+	// LogMaxAge is how long the notification log (stream NOTIFY) keeps a message, and
+	// so how long an offline persistent session can be away without losing messages.
+	// Default 24h.
+	LogMaxAge time.Duration
+	// LogMaxBytes bounds the notification log's size; the oldest messages are dropped
+	// beyond it. Default 1 GiB; -1 means unlimited (LogMaxAge alone bounds it).
+	LogMaxBytes int64
+	// LogDedupWindow is how long Append remembers a message id to drop a repeated
+	// append of it. Default 10m; capped at LogMaxAge.
+	LogDedupWindow time.Duration
 }
 
 // Defaults applied by withDefaults.
@@ -50,6 +60,10 @@ const (
 	defaultName       = "herald"
 	defaultRevokedTTL = 48 * time.Hour
 	defaultTimeout    = 10 * time.Second
+
+	defaultLogMaxAge      = 24 * time.Hour
+	defaultLogMaxBytes    = 1 << 30
+	defaultLogDedupWindow = 10 * time.Minute
 )
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -69,6 +83,17 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = defaultTimeout
 	}
+	if c.LogMaxAge == 0 {
+		c.LogMaxAge = defaultLogMaxAge
+	}
+	if c.LogMaxBytes == 0 {
+		c.LogMaxBytes = defaultLogMaxBytes
+	}
+	if c.LogDedupWindow == 0 {
+		c.LogDedupWindow = defaultLogDedupWindow
+	}
+	// JetStream rejects a duplicate window longer than the stream's max age.
+	c.LogDedupWindow = min(c.LogDedupWindow, c.LogMaxAge)
 	return c
 }
 
@@ -90,6 +115,16 @@ func (c Config) Validate() error {
 	}
 	if c.RevokedTTL < 0 || c.Timeout < 0 {
 		errs = append(errs, errors.New("revoked ttl and timeout must not be negative"))
+	}
+	if c.LogMaxAge < 100*time.Millisecond {
+		// JetStream's floor for a stream's max age.
+		errs = append(errs, fmt.Errorf("log max age %v: must be at least 100ms", c.LogMaxAge))
+	}
+	if c.LogMaxBytes < -1 {
+		errs = append(errs, fmt.Errorf("log max bytes %d: must be positive or -1", c.LogMaxBytes))
+	}
+	if c.LogDedupWindow < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("log dedup window %v: must be at least 100ms", c.LogDedupWindow))
 	}
 	return errors.Join(errs...)
 }

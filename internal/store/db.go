@@ -55,9 +55,11 @@ type DB struct {
 	userByName      map[string]map[string]string // org id → lowercased name → user id
 	sessionByLegacy map[string]string            // legacy token hash → session id
 	tokenBySecret   map[string]string            // secret hash → token id
+	accounts        serviceAccounts              // herald_service_accounts, with its indexes
 
-	site vcd.Site
-	feed feed
+	site     vcd.Site
+	feed     feed
+	retained retained // herald_retained, watched
 
 	stopWatch context.CancelFunc // ends the watchers
 	watchers  sync.WaitGroup     // the watcher goroutines
@@ -118,16 +120,22 @@ func (db *DB) open(ctx context.Context) error {
 	}
 	db.names = kvs[bucketNames]
 	db.initTables(kvs)
+	if err := db.ensureLog(ctx); err != nil {
+		return err
+	}
 
 	// The watchers outlive ctx: they run until Close.
 	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	db.stopWatch = stop
 	for _, w := range []interface {
 		watch(ctx, watchCtx context.Context, wg *sync.WaitGroup) error
-	}{db.orgs, db.users, db.sessions, db.tokens, db.keys, db.revoked} {
+	}{db.orgs, db.users, db.sessions, db.tokens, db.keys, db.revoked, db.accounts.t} {
 		if err := w.watch(ctx, watchCtx, &db.watchers); err != nil {
 			return unavailable("load cache", err)
 		}
+	}
+	if err := db.watchRetained(ctx, watchCtx, kvs[bucketRetained], &db.watchers); err != nil {
+		return unavailable("load cache", err)
 	}
 	return db.ensureSite(ctx, kvs[bucketMeta])
 }
@@ -205,7 +213,9 @@ func (db *DB) ensureBuckets(ctx context.Context) (map[string]jetstream.KeyValue,
 		{Bucket: bucketSessions, Description: "herald login sessions by id"},
 		{Bucket: bucketTokens, Description: "herald api tokens by id"},
 		{Bucket: bucketKeys, Description: "herald jwt signing keys by kid"},
+		{Bucket: bucketServiceAccounts, Description: "herald mqtt service accounts by id"},
 		{Bucket: bucketMeta, Description: "herald site identity"},
+		{Bucket: bucketRetained, Description: "herald mqtt retained messages by topic"},
 		{
 			Bucket: bucketRevoked, Description: "herald revoked jwt ids",
 			TTL: db.cfg.RevokedTTL,

@@ -19,8 +19,10 @@
 //	herald_users     <user id>                 vcd.User
 //	herald_names     org.<N>                   org id     (uniqueness index)
 //	                 user.<org id>.<N>         user id
+//	                 service.<N>               service account id
 //	herald_sessions  <session id>              vcd.Session
 //	herald_tokens    <token id>                vcd.APIToken
+//	herald_service_accounts <id>               vcd.ServiceAccount (to move to vcd)
 //	herald_keys      <kid>                     vcd.SigningKey
 //	herald_meta      site                      vcd.Site (id generated once)
 //	herald_revoked   <hex of jti>              {sessionId, revoked}; bucket TTL
@@ -45,7 +47,8 @@
 //
 // Every bucket but herald_names and herald_meta is mirrored in memory by a KV watcher
 // (all keys, deletes included), with secondary indexes: org name → id, (org, user
-// name) → id, legacy token hash → session id, secret hash → token id. Lookups read only
+// name) → id, legacy token hash → session id, secret hash → token id, service account
+// name → id and secret hash → id. Lookups read only
 // the cache: no round trip, no allocation. The rules:
 //
 //   - Open returns after every watcher has delivered the bucket's current values.
@@ -78,9 +81,55 @@
 // embedded server its own ServerName. Writes then need a JetStream quorum and fail
 // as vcd.CodeUnavailable without one; cached reads keep answering.
 //
-// # Streams
+// # Notification log
 //
-// The notification log (stream NOTIFY, subjects publish.<org>.<user> and
-// metrics.<org>.<vapp>, deduplicated by Nats-Msg-Id) will be created next to the
-// buckets in Open and use the same connection (DB.js) and Replicas.
+// Stream NOTIFY holds every notification once; Open creates it or updates its
+// configuration (file storage, Config.Replicas, limits retention, discard old,
+// AllowDirect). Its subjects are notify.> (NotifySubjectPrefix): callers append under
+// the prefix plus an escaped MQTT topic, such as notify.publish.<org>.<user> or
+// notify.metrics.<org>.<vapp>, and the store checks only that a subject is a literal
+// NATS subject under the prefix. Retention: messages older than Config.LogMaxAge
+// (default 24h) or beyond Config.LogMaxBytes (default 1 GiB, -1 unlimited) are
+// dropped, oldest first; LogInfo's First then moves past a cursor that was too slow.
+//
+// Append publishes with Nats-Msg-Id set to the caller's id and returns once JetStream
+// acknowledged the message as stored. JetStream drops a repeated id within
+// Config.LogDedupWindow (default 10m, at most LogMaxAge) and answers with the first
+// message's sequence, which Append reports as dup, so producers may retry freely.
+// AppendBatch pipelines many appends.
+//
+// Feed is the node's live feed: one ordered consumer (ephemeral, in memory, no acks)
+// from a sequence, which the client library recreates after the last delivered
+// sequence when it detects a gap, a missed heartbeat or a deleted consumer; Feed
+// recreates it likewise if it fails outright. Replay serves a persistent session's
+// backlog: an ephemeral consumer with the session's subject filters (reduced so that
+// none contains another, which JetStream refuses) from the ack floor + 1 up to the last
+// sequence at the call; the caller then feeds from that sequence + 1.
+//
+// # Durability
+//
+// The embedded server's file store fsyncs every Config.SyncInterval (default 2
+// minutes) and, with Config.SyncAlways, after every write, before the acknowledgement
+// that Append and the KV writes wait for; the settings apply to every stream and
+// bucket. A power loss without SyncAlways can lose what was acknowledged since the
+// last sync. With Replicas 3 an acknowledgement means a quorum stored the message,
+// which survives the loss of one machine whatever the sync policy; with SyncAlways
+// each replica syncs its Raft log on every write and the stream's files at each
+// snapshot. With NATSURL the operator's server configuration decides instead.
+//
+// # Retained messages
+//
+//	herald_retained  <escaped topic>           version 1, QoS, Unix nanoseconds (8 bytes
+//	                                           big endian), payload
+//
+// SetRetained writes a topic's retained message (an empty payload deletes it), and
+// Retained lists them all from a watched cache with the revision rules above, so the
+// broker matches filters in memory. Keys are the caller's escaped topics.
+//
+// # Cluster changes
+//
+// With Replicas 3 the stream and herald_retained are replicated like the buckets:
+// Append and SetRetained need a quorum and otherwise fail as vcd.CodeUnavailable, while
+// Feed keeps waiting and resumes when the stream has a leader again. Every node runs
+// its own Feed over the same stream, and a session can replay on any node.
 package store

@@ -82,6 +82,8 @@ func (db *DB) initTables(kvs map[string]jetstream.KeyValue) {
 	db.keys = newTable[vcd.SigningKey](ChangeKey, kvs[bucketKeys], db.logger)
 	db.keys.emit = emit
 
+	db.initServiceAccounts(kvs)
+
 	// JWT ids are chosen by the issuer and need not be valid KV keys, so the key is
 	// their hex encoding; the cache is keyed by the id itself.
 	db.revoked = newTable[revocation]("revoked token", kvs[bucketRevoked], db.logger)

@@ -1,6 +1,9 @@
 package vcd
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Org is a tenant or the System org. Name is unique (case-insensitively) and immutable.
 type Org struct {
@@ -89,4 +92,35 @@ type SigningKey struct {
 type Site struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+}
+
+// ServiceAccount is an MQTT service account (VCD-COMPAT §6.3): a name and a secret that
+// connect to MQTT (form C) or log in for a service JWT, with topic grants. Its id shares
+// the urn:vcloud:token namespace; the account of an EXTENSION token has the token's id.
+//
+// It is a domain type that store, auth and api share; it lives here only because vcd
+// was closed for edits when it was added, and belongs in vcd.
+type ServiceAccount struct {
+	ID       string `json:"id"` // bare UUID
+	Name     string `json:"name"`
+	Enabled  bool   `json:"enabled"`
+	Producer bool   `json:"producer"`
+	// Publish and Subscribe are MQTT filters (VCD-COMPAT §7.2, §7.3).
+	Publish   []string `json:"publish"`
+	Subscribe []string `json:"subscribe"`
+	// SecretHash is the SHA-256 (hex) of the secret.
+	SecretHash string `json:"secretHash"`
+	// Generation counts secret rotations; service JWTs carry it and die with it.
+	Generation int `json:"generation"`
+	// ExtensionID is the urn:vcloud:extension-api id of an EXTENSION token's account.
+	ExtensionID   string    `json:"extensionId,omitempty"`
+	Created       time.Time `json:"created"`
+	SecretRotated time.Time `json:"secretRotated"`
+}
+
+// Clone returns a deep copy of s: the grant slices are not shared.
+func (s ServiceAccount) Clone() ServiceAccount {
+	s.Publish = slices.Clone(s.Publish)
+	s.Subscribe = slices.Clone(s.Subscribe)
+	return s
 }

@@ -1,0 +1,477 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// NotifySubjectPrefix starts every subject of the notification log. Callers append
+// under NotifySubjectPrefix + an escaped MQTT topic (notify.publish.<org>.<user>) and
+// replay with filters built the same way.
+const NotifySubjectPrefix = "notify."
+
+// streamNotify is the notification log's stream; doc.go describes it.
+const streamNotify = "NOTIFY"
+
+// Tuning of the consumers that read the log.
+const (
+	// feedBatch is how many messages a consumer asks for at once; a new pull goes out
+	// when half have arrived, so delivery never waits for a round trip under load.
+	feedBatch = 1024
+	// replayIdle is how long Replay waits for the next message before asking the
+	// server whether any is still pending (one can vanish to retention in between).
+	replayIdle = time.Second
+	// replayAttempts bounds how often Replay recreates a failed consumer.
+	replayAttempts = 3
+)
+
+// Message is one notification read from the log.
+type Message struct {
+	Seq     uint64    // stream sequence, unique and increasing
+	Subject string    // NATS subject it was appended under
+	Payload []byte    // the caller may keep it; the store does not reuse it
+	Time    time.Time // when the log stored it
+}
+
+// LogInfo describes the notification log. When empty, First is Last + 1. A cursor
+// after with after+1 < First has lost the messages between to retention.
+type LogInfo struct {
+	First    uint64 // sequence of the oldest stored message
+	Last     uint64 // sequence of the newest message ever stored
+	Messages uint64 // number of stored messages
+	Bytes    uint64 // their size on disk
+}
+
+// ensureLog creates the NOTIFY stream or updates its configuration, so that a change
+// of Replicas or the retention limits applies to an existing store.
+func (db *DB) ensureLog(ctx context.Context) error {
+	_, err := db.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        streamNotify,
+		Description: "herald notification log",
+		Subjects:    []string{NotifySubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    db.cfg.Replicas,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      db.cfg.LogMaxAge,
+		MaxBytes:    db.cfg.LogMaxBytes,
+		MaxMsgs:     -1,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  db.cfg.LogDedupWindow,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return unavailable("stream "+streamNotify, err)
+	}
+	return nil
+}
+
+// Append stores payload under subject (NotifySubjectPrefix + …) and returns its
+// sequence once JetStream has acknowledged it, so a success means the message is
+// stored (on a quorum, in a cluster). id identifies the message for deduplication: an
+// id appended before, within Config.LogDedupWindow, is not stored again, and Append
+// returns the original sequence with dup true. A subject outside the log or an empty
+// id is vcd.CodeInvalid, and so is a payload over the server's size limit; a failure
+// to reach JetStream is vcd.CodeUnavailable.
+func (db *DB) Append(ctx context.Context, subject, id string, payload []byte) (seq uint64, dup bool, err error) {
+	if err := checkAppend(subject, id); err != nil {
+		return 0, false, err
+	}
+	m := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
+		defer cancel()
+	}
+	// The common acknowledgement is parsed by hand: decoding it with encoding/json
+	// cost about a tenth of the client's time per append. Anything unusual (an
+	// error, no responders during a leader election) takes the library's path.
+	resp, err := db.nc.RequestMsgWithContext(ctx, m)
+	if err == nil {
+		if seq, dup, ok := parseAck(resp.Data); ok {
+			return seq, dup, nil
+		}
+	}
+	if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+		return 0, false, appendError(err)
+	}
+	// The library retries no responders and decodes errors. Republishing is safe:
+	// the id deduplicates.
+	ack, err := db.js.PublishMsg(ctx, m)
+	if err != nil {
+		return 0, false, appendError(err)
+	}
+	return ack.Sequence, ack.Duplicate, nil
+}
+
+// parseAck parses the usual JetStream publish acknowledgement of the log,
+// {"stream":"NOTIFY","seq":N} with an optional "duplicate":true, and reports false for
+// anything else.
+func parseAck(b []byte) (seq uint64, dup bool, ok bool) {
+	const head = `{"stream":"` + streamNotify + `","seq":`
+	if len(b) < len(head) || string(b[:len(head)]) != head {
+		return 0, false, false
+	}
+	b = b[len(head):]
+	i := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		d := uint64(b[i] - '0')
+		if seq > (math.MaxUint64-d)/10 {
+			return 0, false, false
+		}
+		seq = seq*10 + d
+	}
+	if i == 0 {
+		return 0, false, false
+	}
+	switch string(b[i:]) {
+	case "}":
+		return seq, false, true
+	case `,"duplicate": true}`, `,"duplicate":true}`:
+		return seq, true, true
+	}
+	return 0, false, false
+}
+
+// Record is one message of AppendBatch.
+type Record struct {
+	Subject string
+	ID      string
+	Payload []byte
+}
+
+// Appended is the outcome of one Record of AppendBatch: its sequence, and whether its
+// id was a duplicate (Seq is then the original message's).
+type Appended struct {
+	Seq uint64
+	Dup bool
+}
+
+// appendWindow bounds the acknowledgements AppendBatch waits for at once.
+const appendWindow = 256
+
+// AppendBatch appends recs like Append, pipelined: it sends without waiting for each
+// acknowledgement, keeps up to 256 in flight, and returns when every record is
+// acknowledged, with results in the order of recs. An invalid record fails the whole
+// batch before anything is sent. On another error, records before the failed one may
+// be stored; appending the batch again is safe because ids deduplicate.
+func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error) {
+	for _, r := range recs {
+		if err := checkAppend(r.Subject, r.ID); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
+		defer cancel()
+	}
+	out := make([]Appended, len(recs))
+	futs := make([]jetstream.PubAckFuture, len(recs))
+	wait := func(i int) error {
+		select {
+		case ack := <-futs[i].Ok():
+			out[i] = Appended{Seq: ack.Sequence, Dup: ack.Duplicate}
+			return nil
+		case err := <-futs[i].Err():
+			return appendError(err)
+		case <-ctx.Done():
+			return unavailable("append", ctx.Err())
+		}
+	}
+	for i, r := range recs {
+		if i >= appendWindow {
+			if err := wait(i - appendWindow); err != nil {
+				return out, err
+			}
+		}
+		m := &nats.Msg{Subject: r.Subject, Data: r.Payload, Header: nats.Header{jetstream.MsgIDHeader: []string{r.ID}}}
+		f, err := db.js.PublishMsgAsync(m)
+		if err != nil {
+			return out, appendError(err)
+		}
+		futs[i] = f
+	}
+	for i := max(0, len(recs)-appendWindow); i < len(recs); i++ {
+		if err := wait(i); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// checkAppend validates the arguments of an append.
+func checkAppend(subject, id string) error {
+	if !isNotifySubject(subject, false) {
+		return vcd.Errorf(vcd.CodeInvalid, "subject %q is not in the notification log", subject)
+	}
+	if id == "" {
+		return vcd.Errorf(vcd.CodeInvalid, "message id is required")
+	}
+	return nil
+}
+
+// appendError classifies a publish failure: too large is the caller's fault, anything
+// else means JetStream could not take the message now.
+func appendError(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.Is(err, nats.ErrMaxPayload) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum {
+		return vcd.Wrap(vcd.CodeInvalid, fmt.Errorf("append: %w", err), "The message is too large.")
+	}
+	return unavailable("append", err)
+}
+
+// LogInfo returns the notification log's sequences and size. A failure to reach
+// JetStream is vcd.CodeUnavailable.
+func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
+	s, err := db.js.Stream(ctx, streamNotify)
+	if err != nil {
+		return LogInfo{}, unavailable("log info", err)
+	}
+	st := s.CachedInfo().State
+	return LogInfo{First: st.FirstSeq, Last: st.LastSeq, Messages: st.Msgs, Bytes: st.Bytes}, nil
+}
+
+// Feed delivers every message of the log with sequence from or later, in order, each
+// once, to fn, until ctx is done; from 0 means the messages appended after the call.
+// Messages lost to retention before they were read are skipped. fn runs on the
+// caller's goroutine, one message at a time; while it runs, the feed waits. Feed keeps
+// one ordered consumer: when it fails (a lost consumer, a leader change, a restarted
+// server), the feed logs a warning and resumes after the last message delivered.
+// Feed returns nil when ctx is done, or a vcd.CodeUnavailable error when it cannot
+// start or the DB is closed.
+func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
+	if from == 0 {
+		info, err := db.LogInfo(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		from = info.Last + 1
+	}
+	next := from
+	for attempt := 1; ; attempt++ {
+		before := next
+		err := db.feedOnce(ctx, &next, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if db.nc.IsClosed() {
+			return unavailable("feed", err)
+		}
+		if next != before {
+			attempt = 1 // progress since the last failure
+		}
+		db.logger.Warn("notification feed restarting", "from", next, "attempt", attempt, "err", err)
+		if err := sleepCtx(ctx, min(time.Duration(attempt)*100*time.Millisecond, 2*time.Second)); err != nil {
+			return nil
+		}
+	}
+}
+
+// feedOnce runs one ordered consumer from *next, advancing *next past each message it
+// delivers, until the consumer fails or ctx is done.
+func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) error {
+	cons, err := db.js.OrderedConsumer(ctx, streamNotify, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   *next,
+	})
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(feedBatch))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer stopOnDone(ctx, it)()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return err
+		}
+		msg, _, err := message(m)
+		if err != nil {
+			return err
+		}
+		// The ordered consumer resumes after the last message it returned, so this
+		// only guards the restart of a failed one.
+		if msg.Seq < *next {
+			continue
+		}
+		*next = msg.Seq + 1
+		fn(msg)
+	}
+}
+
+// Replay delivers to fn, in order, every stored message with a sequence after `after`
+// whose subject matches one of the filters (NATS subject filters under
+// NotifySubjectPrefix, wildcards allowed; a message matching several is delivered
+// once), up to the log's last sequence at the time of the call, and returns that
+// sequence: Feed(ctx, last+1, …) then continues without gap or duplicate (last is
+// below after only if the log was reset beneath the cursor). With no filters it
+// delivers nothing. If fn returns an error, Replay stops and returns it
+// with the sequence before the message fn refused. Filters outside the log are
+// vcd.CodeInvalid; failing to reach JetStream (or ctx ending) is vcd.CodeUnavailable,
+// with last the sequence up to which delivery was complete.
+func (db *DB) Replay(ctx context.Context, filters []string, after uint64, fn func(Message) error) (last uint64, err error) {
+	for _, f := range filters {
+		if !isNotifySubject(f, true) {
+			return after, vcd.Errorf(vcd.CodeInvalid, "filter %q is not in the notification log", f)
+		}
+	}
+	info, err := db.LogInfo(ctx)
+	if err != nil {
+		return after, err
+	}
+	if len(filters) == 0 || info.Last <= after {
+		return info.Last, nil
+	}
+	filters = reduceFilters(filters)
+	next := after + 1
+	for attempt := 1; ; attempt++ {
+		before := next
+		err := db.replayOnce(ctx, filters, &next, info.Last, fn)
+		if next != before {
+			attempt = 1 // progress since the last failure
+		}
+		var ferr fnError
+		switch {
+		case err == nil:
+			return info.Last, nil
+		case errors.As(err, &ferr):
+			return ferr.seq - 1, ferr.err
+		case ctx.Err() != nil || db.nc.IsClosed() || attempt >= replayAttempts:
+			return next - 1, unavailable("replay", err)
+		}
+		db.logger.Warn("notification replay restarting", "from", next, "attempt", attempt, "err", err)
+		if err := sleepCtx(ctx, time.Duration(attempt)*100*time.Millisecond); err != nil {
+			return next - 1, unavailable("replay", err)
+		}
+	}
+}
+
+// fnError carries the error of Replay's fn, and the sequence of the message refused.
+type fnError struct {
+	seq uint64
+	err error
+}
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// replayOnce runs one consumer over filters from *next to last, advancing *next past
+// each message fn accepted. It returns nil when every matching message up to last was
+// delivered, fnError when fn refused one.
+func (db *DB) replayOnce(ctx context.Context, filters []string, next *uint64, last uint64, fn func(Message) error) error {
+	cfg := jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       *next,
+		AckPolicy:         jetstream.AckNonePolicy,
+		FilterSubjects:    filters,
+		InactiveThreshold: time.Minute,
+		MemoryStorage:     true,
+		Replicas:          1,
+	}
+	cons, err := db.js.CreateConsumer(ctx, streamNotify, cfg)
+	if err != nil {
+		return fmt.Errorf("create consumer: %w", err)
+	}
+	defer func() {
+		// Best effort: InactiveThreshold removes the consumer anyway.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), db.cfg.Timeout)
+		_ = db.js.DeleteConsumer(dctx, streamNotify, cons.CachedInfo().Name)
+		cancel()
+	}()
+	if cons.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(feedBatch))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer stopOnDone(ctx, it)()
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(replayIdle))
+		if errors.Is(err, nats.ErrTimeout) {
+			// Nothing arrived for a while: done if the server has nothing pending and
+			// nothing in flight to us.
+			ci, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("consumer info: %w", err)
+			}
+			if ci.NumPending == 0 && ci.Delivered.Stream < *next {
+				return nil
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		msg, pending, err := message(m)
+		if err != nil {
+			return err
+		}
+		switch {
+		case msg.Seq < *next:
+			continue
+		case msg.Seq > last:
+			return nil
+		}
+		if err := fn(msg); err != nil {
+			return fnError{seq: msg.Seq, err: err}
+		}
+		*next = msg.Seq + 1
+		// No matching message after this one existed when the server sent it.
+		if msg.Seq == last || pending == 0 {
+			return nil
+		}
+	}
+}
+
+// message converts a consumed JetStream message; pending is the number of messages
+// the consumer had left to deliver after it.
+func message(m jetstream.Msg) (msg Message, pending uint64, err error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return Message{}, 0, fmt.Errorf("message metadata: %w", err)
+	}
+	return Message{Seq: md.Sequence.Stream, Subject: m.Subject(), Payload: m.Data(), Time: md.Timestamp}, md.NumPending, nil
+}
+
+// stopOnDone stops it when ctx is done, which ends a blocked Next (also one waiting
+// for an ordered consumer to be recreated). Call the returned function when done with
+// it: it stops it and waits for the callback, which has no other owner.
+func stopOnDone(ctx context.Context, it jetstream.MessagesContext) func() {
+	stopped := make(chan struct{})
+	stopAfter := context.AfterFunc(ctx, func() {
+		it.Stop()
+		close(stopped)
+	})
+	return func() {
+		if !stopAfter() {
+			<-stopped
+		}
+		it.Stop()
+	}
+}
+
+// sleepCtx waits d or until ctx is done, whichever is first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

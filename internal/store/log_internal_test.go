@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+func TestValidSubject(t *testing.T) {
+	tests := []struct {
+		s         string
+		wildcards bool
+		want      bool
+	}{
+		{"notify.publish.org.user", false, true},
+		{"notify.publish.a=2Eb.user", false, true},
+		{"notify.publish.*.user", false, false},
+		{"notify.publish.*.user", true, true},
+		{"notify.>", false, false},
+		{"notify.>", true, true},
+		{"notify.>.x", true, false},
+		{"notify.a*b", true, false},
+		{"notify..a", false, false},
+		{"notify.a.", false, false},
+		{".notify", false, false},
+		{"", false, false},
+		{"notify.a b", false, false},
+		{"notify.a\tb", false, false},
+		{"notify.a\x7fb", false, false},
+	}
+	for _, tc := range tests {
+		if got := validSubject(tc.s, tc.wildcards); got != tc.want {
+			t.Errorf("validSubject(%q, %v) = %v; want %v", tc.s, tc.wildcards, got, tc.want)
+		}
+	}
+}
+
+func TestSubsetOf(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"n.a.b", "n.a.b", true},
+		{"n.a.b", "n.a.*", true},
+		{"n.a.*", "n.a.b", false},
+		{"n.a.b", "n.>", true},
+		{"n.>", "n.a.>", false},
+		{"n.a.>", "n.>", true},
+		{"n.a.>", "n.*.>", true},
+		{"n.a", "n.a.>", false},
+		{"n.a.b.c", "n.a.*", false},
+		{"n.a", "n.a.b", false},
+		{"n.*.b", "n.a.*", false},
+		{"n.*", "n.*", true},
+		{"n.>", "n.*", false},
+	}
+	for _, tc := range tests {
+		if got := subsetOf(tc.a, tc.b); got != tc.want {
+			t.Errorf("subsetOf(%q, %q) = %v; want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestReduceFilters(t *testing.T) {
+	tests := []struct {
+		in, want []string
+	}{
+		{[]string{"n.a.b"}, []string{"n.a.b"}},
+		{[]string{"n.a.b", "n.a.b"}, []string{"n.a.b"}},
+		{[]string{"n.a.b", "n.a.*", "n.>"}, []string{"n.>"}},
+		{[]string{"n.a.*", "n.*.b", "n.a.b"}, []string{"n.*.b", "n.a.*"}},
+		{[]string{"n.x.>", "n.y", "n.x.z"}, []string{"n.x.>", "n.y"}},
+	}
+	for _, tc := range tests {
+		if got := reduceFilters(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("reduceFilters(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestOpen_SyncPolicy checks that the sync settings reach the embedded server's
+// JetStream, which every file store it creates reads them from.
+func TestOpen_SyncPolicy(t *testing.T) {
+	tests := []struct {
+		name         string
+		cfg          Config
+		wantAlways   bool
+		wantInterval time.Duration
+	}{
+		{"Default", Config{}, false, 2 * time.Minute},
+		{"Interval", Config{SyncInterval: 5 * time.Second}, false, 5 * time.Second},
+		{"Always", Config{SyncAlways: true}, true, 2 * time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.DataDir = t.TempDir()
+			db, err := Open(context.Background(), tc.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			js := db.srv.JetStreamConfig()
+			if js == nil || js.SyncAlways != tc.wantAlways || js.SyncInterval != tc.wantInterval {
+				t.Errorf("JetStream config = %+v; want sync always %v, interval %v", js, tc.wantAlways, tc.wantInterval)
+			}
+		})
+	}
+}
+
+func TestParseAck(t *testing.T) {
+	tests := []struct {
+		in      string
+		seq     uint64
+		dup, ok bool
+	}{
+		{`{"stream":"NOTIFY","seq":1}`, 1, false, true},
+		{`{"stream":"NOTIFY","seq":18446744073709551615}`, 1<<64 - 1, false, true},
+		{`{"stream":"NOTIFY","seq":42,"duplicate": true}`, 42, true, true},
+		{`{"stream":"NOTIFY","seq":42,"duplicate":true}`, 42, true, true},
+		{`{"stream":"NOTIFY","domain":"hub","seq":42}`, 0, false, false},
+		{`{"stream":"OTHER","seq":42}`, 0, false, false},
+		{`{"stream":"NOTIFY","seq":18446744073709551616}`, 0, false, false},
+		{`{"stream":"NOTIFY","seq":}`, 0, false, false},
+		{`{"stream":"NOTIFY","seq":4x}`, 0, false, false},
+		{`{"error":{"code":503,"err_code":10008,"description":"jetstream unavailable"}}`, 0, false, false},
+		{``, 0, false, false},
+	}
+	for _, tc := range tests {
+		seq, dup, ok := parseAck([]byte(tc.in))
+		if seq != tc.seq || dup != tc.dup || ok != tc.ok {
+			t.Errorf("parseAck(%s) = %d, %v, %v; want %d, %v, %v", tc.in, seq, dup, ok, tc.seq, tc.dup, tc.ok)
+		}
+	}
+}
+
+// TestParseAck_Server checks that what the server really answers takes the fast path.
+func TestParseAck_Server(t *testing.T) {
+	db, err := Open(context.Background(), Config{DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i, wantDup := range []bool{false, true} {
+		m := &nats.Msg{Subject: "notify.a", Header: nats.Header{"Nats-Msg-Id": []string{"x"}}}
+		resp, err := db.nc.RequestMsg(m, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, dup, ok := parseAck(resp.Data); !ok || seq != 1 || dup != wantDup {
+			t.Errorf("publish %d: parseAck(%s) = %d, %v, %v; want 1, %v, true", i, resp.Data, seq, dup, ok, wantDup)
+		}
+	}
+}
