@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldmq/herald/internal/api"
 	"github.com/heraldmq/herald/internal/auth"
+	"github.com/heraldmq/herald/internal/broker"
 	"github.com/heraldmq/herald/internal/config"
 	"github.com/heraldmq/herald/internal/store"
 )
@@ -33,12 +34,15 @@ type Server struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	db   *store.DB
-	auth *auth.Authenticator
-	api  *api.API
+	db     *store.DB
+	auth   *auth.Authenticator
+	api    *api.API
+	broker *broker.Broker
 
 	httpsSrv, plainSrv *http.Server
 	httpsLn, plainLn   net.Listener
+	mqttLn             net.Listener
+	unwatch            func() // stops the store change feed
 
 	generatedPassword string
 
@@ -110,21 +114,36 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		HashPassword:       s.auth.HashPassword,
 	}, s.db, s.auth, s.logger.With("subsystem", "api"))
 
+	s.broker = broker.New(broker.Config{
+		MaxPacketBytes:       s.cfg.MQTT.MaxPacketBytes,
+		MaxInflight:          s.cfg.MQTT.MaxInflight,
+		ValidateNotification: validateNotification,
+		WriteHTTPError:       s.api.WriteError,
+	}, s.auth, s.auth, notifyLog{s.db}, s.logger) // the broker names its own subsystem
+	// The live feed and the change watch start before any listener, so the first
+	// client already gets every message and every revocation.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runFeed(bg)
+	}()
+	s.unwatch = s.db.Watch(s.onChange)
+
 	handler := s.routes()
+	var tlsCfg *tls.Config
 	if s.cfg.HTTP.Addr != "" {
 		cert, err := loadTLS(s.cfg.HTTP.TLSCert, s.cfg.HTTP.TLSKey, s.cfg.DataDir, s.cfg.HTTP.TLSSANs, s.now())
 		if err != nil {
 			return err
 		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
 		if err != nil {
 			return fmt.Errorf("listen https: %w", err)
 		}
-		s.httpsLn = tls.NewListener(ln, &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
-			NextProtos:   []string{"http/1.1"}, // WebSocket upgrades need HTTP/1.1
-		})
+		httpsCfg := tlsCfg.Clone()
+		httpsCfg.NextProtos = []string{"http/1.1"} // WebSocket upgrades need HTTP/1.1
+		s.httpsLn = tls.NewListener(ln, httpsCfg)
 		s.httpsSrv = s.newHTTPServer(handler)
 		s.serve(s.httpsSrv, s.httpsLn, "https")
 	}
@@ -137,6 +156,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 		s.plainSrv = s.newHTTPServer(handler)
 		s.serve(s.plainSrv, s.plainLn, "http")
+	}
+	if s.cfg.MQTT.Addr != "" {
+		if err := s.listenMQTT(tlsCfg); err != nil {
+			return err
+		}
+		s.wg.Add(1)
+		go s.serveMQTT(bg, s.mqttLn)
 	}
 	s.background(bg)
 	return nil
@@ -167,6 +193,7 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.Handle("/messaging/mqtt", s.broker)
 	mux.Handle("/", s.api.Handler())
 	return s.api.Middleware(mux)
 }
@@ -238,6 +265,19 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout.D())
 		defer cancel()
 		var errs []error
+		if s.mqttLn != nil {
+			_ = s.mqttLn.Close()
+		}
+		// MQTT connections are hijacked from HTTP, so Shutdown does not see them: the
+		// broker disconnects them itself (DISCONNECT 0x8B on 5.0).
+		if s.broker != nil {
+			if err := s.broker.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close broker: %w", err))
+			}
+		}
+		if s.unwatch != nil {
+			s.unwatch()
+		}
 		for _, srv := range []*http.Server{s.httpsSrv, s.plainSrv} {
 			if srv != nil {
 				if err := srv.Shutdown(ctx); err != nil {

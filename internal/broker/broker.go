@@ -1,0 +1,405 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/internal/mqtt"
+	"github.com/heraldmq/herald/internal/topic"
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// Authenticator resolves a session JWT to a principal and records activity.
+type Authenticator interface {
+	// Authenticate returns the principal a token stands for. A missing, bad,
+	// expired or revoked token is an error with code vcd.CodeUnauthorized; any
+	// other error is a server fault.
+	Authenticate(ctx context.Context, token string) (vcd.Principal, error)
+	// Touch records that p's session is in use (for idle limits). The broker
+	// calls it at CONNECT and then at most once a minute while the connection
+	// receives packets; it must not block for long.
+	Touch(ctx context.Context, p vcd.Principal)
+}
+
+// ServiceAccounts authenticates CONNECT form C (VCD-COMPAT §6.2): the username is
+// an account name or an extension triplet vendor/name/version, the password its
+// secret. A nil ServiceAccounts refuses form C like a bad password.
+type ServiceAccounts interface {
+	// AuthenticateService returns the service account's principal. Unknown
+	// accounts and wrong secrets are errors with code vcd.CodeUnauthorized.
+	AuthenticateService(ctx context.Context, name, secret string) (vcd.Principal, error)
+}
+
+// Log is the durable notification log.
+type Log interface {
+	// Append stores a message and returns once it is stored, so that an
+	// acknowledgement sent to a producer afterwards is honest; id de-duplicates
+	// repeated appends of one message. payload is valid only during the call:
+	// an implementation that keeps it must copy it. Stored messages come back
+	// to the broker through Deliver, from the node's live feed.
+	Append(ctx context.Context, topic, id string, payload []byte) (seq uint64, err error)
+}
+
+// Config tunes a Broker. The zero value of a field means its default.
+type Config struct {
+	// MaxPacketBytes is the largest packet a client may send, fixed header
+	// included (1 MiB); larger closes the connection (0x95 on 5.0). It is also
+	// the Maximum Packet Size announced in a 5.0 CONNACK.
+	MaxPacketBytes int
+	// MaxInflight is the number of outbound QoS 1 and 2 messages awaiting
+	// acknowledgement per session (100), lowered to a 5.0 client's Receive
+	// Maximum; it is also the Receive Maximum the broker announces.
+	MaxInflight int
+	// MaxQueue bounds the messages waiting in one session's outbound queue
+	// (1000); see the overflow policy in the package documentation.
+	MaxQueue int
+	// MaxSubscriptionsPerSession bounds the filters one session holds (100).
+	MaxSubscriptionsPerSession int
+	// MaxConnsPerPrincipal bounds the connections of one user or service
+	// account (100); a takeover does not count as a new connection.
+	MaxConnsPerPrincipal int
+	// ConnectTimeout is how long a connection may take to send CONNECT (10 s).
+	ConnectTimeout time.Duration
+	// WriteTimeout bounds each write to a client (10 s); a client that does not
+	// read for that long is disconnected.
+	WriteTimeout time.Duration
+	// ValidateNotification checks and canonicalises the envelope a producer
+	// publishes under publish/ or metrics/ (VCD-COMPAT §6.3, §8.1) and returns
+	// the bytes to store. nil stores the payload as sent.
+	ValidateNotification func(topic string, payload []byte) ([]byte, error)
+	// WriteHTTPError writes the API's error body for a refused WebSocket
+	// upgrade (400, 401, 503). nil writes plain text with the status of the
+	// error's vcd.Code.
+	WriteHTTPError func(w http.ResponseWriter, r *http.Request, err error)
+	// Now is the clock used for token expiry (time.Now).
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxPacketBytes <= 0 {
+		c.MaxPacketBytes = mqtt.DefaultMaxPacketSize
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 100
+	}
+	if c.MaxInflight > 65535 {
+		c.MaxInflight = 65535
+	}
+	if c.MaxQueue <= 0 {
+		c.MaxQueue = 1000
+	}
+	if c.MaxSubscriptionsPerSession <= 0 {
+		c.MaxSubscriptionsPerSession = 100
+	}
+	if c.MaxConnsPerPrincipal <= 0 {
+		c.MaxConnsPerPrincipal = 100
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Log attribute keys.
+const (
+	logKeySubsystem = "subsystem"
+	logKeyClientID  = "client_id"
+	logKeyUser      = "user"
+	logKeyOrg       = "org"
+	logKeyRemote    = "remote"
+	logKeyErr       = "err"
+	logKeyTopic     = "topic"
+	logKeyFilter    = "filter"
+	logKeyReason    = "reason"
+)
+
+// Broker is herald's MQTT broker: sessions over any net.Conn, the
+// /messaging/mqtt WebSocket endpoint, and fan-out of stored notifications.
+// Create it with New; it is safe for concurrent use.
+type Broker struct {
+	cfg    Config
+	authn  Authenticator
+	svc    ServiceAccounts
+	log    Log
+	logger *slog.Logger
+
+	// index maps filters to subscriptions for Deliver. It has its own lock
+	// (see the lock order in the package documentation).
+	index topic.Index[*subscription]
+
+	mu       sync.Mutex           // guards the fields below
+	closed   bool                 // Close was called
+	conns    map[*conn]struct{}   // every connection inside ServeConn
+	sessions map[sessionKey]*conn // established connections by (principal, client id)
+	perPrinc map[principalKey]int // established connections per principal
+	wg       sync.WaitGroup       // one per ServeConn call
+	closeCh  chan struct{}        // closed by Close
+
+	deliverMu sync.Mutex      // serialises Deliver; guards matches
+	matches   []*subscription // Deliver's scratch slice, reused
+
+	stats counters
+}
+
+// principalKey identifies a user or a service account.
+type principalKey struct {
+	kind vcd.PrincipalKind
+	id   string
+}
+
+// sessionKey identifies a session: client ids are scoped per principal
+// (VCD-COMPAT §6.5).
+type sessionKey struct {
+	principal principalKey
+	clientID  string
+}
+
+// New returns a Broker. authn resolves JWTs (forms A and B), svc service
+// accounts (form C, may be nil), log stores what producers publish; logger
+// receives the broker's logs under subsystem=broker.
+func New(cfg Config, authn Authenticator, svc ServiceAccounts, log Log, logger *slog.Logger) *Broker {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Broker{
+		cfg:      cfg.withDefaults(),
+		authn:    authn,
+		svc:      svc,
+		log:      log,
+		logger:   logger.With(logKeySubsystem, "broker"),
+		conns:    make(map[*conn]struct{}),
+		sessions: make(map[sessionKey]*conn),
+		perPrinc: make(map[principalKey]int),
+		closeCh:  make(chan struct{}),
+	}
+}
+
+// ServeConn runs one MQTT connection over nc until it ends, then closes nc.
+// pre is the principal a WebSocket upgrade already authenticated (form A), in
+// which case CONNECT credentials are ignored; nil means CONNECT authenticates
+// (forms B and C). Cancelling ctx ends the connection as a server shutdown
+// does. ServeConn returns at once, closing nc, if the broker is closed.
+func (b *Broker) ServeConn(ctx context.Context, nc net.Conn, pre *vcd.Principal) {
+	c := newConn(ctx, b, nc, pre)
+	if !b.track(c) {
+		c.cancel()
+		_ = nc.Close()
+		return
+	}
+	defer b.wg.Done()
+	defer b.untrack(c)
+	c.serve()
+}
+
+// track registers c for Close; it reports false once the broker is closed.
+func (b *Broker) track(c *conn) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.conns[c] = struct{}{}
+	b.wg.Add(1)
+	return true
+}
+
+func (b *Broker) untrack(c *conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.conns, c)
+}
+
+// register makes c the live connection of its session key, taking over (and
+// closing) a previous one [MQTT-3.1.4-2]. It returns false, with the reason
+// code to refuse with, when the principal has too many connections or the
+// broker is closing.
+func (b *Broker) register(c *conn) (ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	old := b.sessions[c.key]
+	if old == nil && b.perPrinc[c.key.principal] >= b.cfg.MaxConnsPerPrincipal {
+		return false
+	}
+	if old != nil {
+		old.closeWith(mqtt.ReasonSessionTakenOver)
+		old.logger.Debug("session taken over")
+	}
+	b.sessions[c.key] = c
+	b.perPrinc[c.key.principal]++
+	c.registered = true
+	b.stats.connections.Add(1)
+	b.stats.connectionsTotal.Add(1)
+	return true
+}
+
+// unregister removes c from the session table, unless a takeover already
+// replaced it there.
+func (b *Broker) unregister(c *conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !c.registered {
+		return
+	}
+	c.registered = false
+	if b.sessions[c.key] == c {
+		delete(b.sessions, c.key)
+	}
+	if n := b.perPrinc[c.key.principal] - 1; n > 0 {
+		b.perPrinc[c.key.principal] = n
+	} else {
+		delete(b.perPrinc, c.key.principal)
+	}
+	b.stats.connections.Add(-1)
+}
+
+// closeMatching closes, with reason, every established connection whose
+// principal satisfies match, and returns how many it closed.
+func (b *Broker) closeMatching(reason mqtt.ReasonCode, match func(p *vcd.Principal) bool) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for c := range b.conns {
+		if p := c.principalOrNil(); p != nil && match(p) {
+			c.closeWith(reason)
+			n++
+		}
+	}
+	return n
+}
+
+// CloseSessions closes the connections opened with tokens of the login
+// session sessionID (logout, revocation): MQTT 5.0 clients get DISCONNECT 0x87
+// first (VCD-COMPAT §6.7). It returns the number of connections closed.
+func (b *Broker) CloseSessions(sessionID string) int {
+	if sessionID == "" {
+		return 0
+	}
+	return b.closeMatching(mqtt.ReasonNotAuthorized, func(p *vcd.Principal) bool { return p.SessionID == sessionID })
+}
+
+// CloseUser closes every connection of the interactive user userID (disabled
+// or deleted), with DISCONNECT 0x87 on 5.0. It returns the number closed.
+func (b *Broker) CloseUser(userID string) int {
+	if userID == "" {
+		return 0
+	}
+	return b.closeMatching(mqtt.ReasonNotAuthorized, func(p *vcd.Principal) bool {
+		return p.Kind == vcd.PrincipalUser && p.UserID == userID
+	})
+}
+
+// CloseOrg closes every connection of principals of the org orgID (disabled
+// or deleted), with DISCONNECT 0x87 on 5.0. It returns the number closed.
+func (b *Broker) CloseOrg(orgID string) int {
+	if orgID == "" {
+		return 0
+	}
+	return b.closeMatching(mqtt.ReasonNotAuthorized, func(p *vcd.Principal) bool { return p.OrgID == orgID })
+}
+
+// ClosePrincipal closes every connection of the user or service account
+// whose id is id (for a service account: deletion, disabling or secret
+// rotation), with DISCONNECT 0x87 on 5.0. It returns the number closed.
+func (b *Broker) ClosePrincipal(id string) int {
+	if id == "" {
+		return 0
+	}
+	return b.closeMatching(mqtt.ReasonNotAuthorized, func(p *vcd.Principal) bool { return p.UserID == id })
+}
+
+// Close stops accepting connections, sends MQTT 5.0 clients DISCONNECT 0x8B
+// (server shutting down), closes every connection and waits until all of the
+// broker's goroutines have returned, or ctx is done (then it returns ctx's
+// error; the connections are closed but may still be winding down). Close
+// may be called more than once.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.closeCh)
+	}
+	for c := range b.conns {
+		c.closeWith(mqtt.ReasonServerShuttingDown)
+	}
+	b.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { // exits when every ServeConn has returned
+		b.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// isClosed reports whether Close was called.
+func (b *Broker) isClosed() bool {
+	select {
+	case <-b.closeCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stats is a snapshot of the broker's counters.
+type Stats struct {
+	Connections      int64 // established (CONNACK 0x00 sent) and still open
+	ConnectionsTotal int64 // established since New
+	Subscriptions    int64 // filters held by open sessions
+	MessagesIn       int64 // PUBLISH packets from clients that were stored
+	MessagesRouted   int64 // messages given to Deliver
+	MessagesOut      int64 // PUBLISH packets written to clients
+	Drops            Drops
+}
+
+// Drops counts messages not delivered or not accepted, by reason.
+type Drops struct {
+	QueueFullQoS0 int64 // QoS 0 delivery dropped: the session's queue was full
+	QueueFullQoS1 int64 // QoS 1 or 2 delivery dropped on a clean session: queue full
+	TooLarge      int64 // delivery larger than the client's Maximum Packet Size
+	InboundDenied int64 // QoS 0 PUBLISH from a client refused (not allowed, invalid)
+}
+
+type counters struct {
+	connections, connectionsTotal, subscriptions atomic.Int64
+	messagesIn, messagesRouted, messagesOut      atomic.Int64
+	dropQoS0, dropQoS1, dropTooLarge, dropIn     atomic.Int64
+}
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() Stats {
+	s := &b.stats
+	return Stats{
+		Connections:      s.connections.Load(),
+		ConnectionsTotal: s.connectionsTotal.Load(),
+		Subscriptions:    s.subscriptions.Load(),
+		MessagesIn:       s.messagesIn.Load(),
+		MessagesRouted:   s.messagesRouted.Load(),
+		MessagesOut:      s.messagesOut.Load(),
+		Drops: Drops{
+			QueueFullQoS0: s.dropQoS0.Load(),
+			QueueFullQoS1: s.dropQoS1.Load(),
+			TooLarge:      s.dropTooLarge.Load(),
+			InboundDenied: s.dropIn.Load(),
+		},
+	}
+}

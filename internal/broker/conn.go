@@ -1,0 +1,690 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/internal/mqtt"
+	"github.com/heraldmq/herald/internal/topic"
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// reasonNone closes a connection without sending DISCONNECT (the client
+// disconnected, or the network failed). Other close reasons are 5.0 reason
+// codes, sent in a DISCONNECT before closing a 5.0 connection.
+const reasonNone int32 = 0x100
+
+// touchEvery is how often Authenticator.Touch is called for a busy connection.
+const touchEvery = time.Minute
+
+// maxClientIDBytes is the longest client identifier accepted (VCD-COMPAT §6.5).
+const maxClientIDBytes = 128
+
+// conn is one network connection running MQTT. Its reader is the goroutine
+// that called ServeConn; it owns a writer goroutine (writeLoop) that exits
+// when ctx is done, and waits for it before returning.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	pre    *vcd.Principal
+	ctx    context.Context // done when the connection is to close
+	cancel context.CancelFunc
+	reason atomic.Int32 // why it closes: -1 unset, a reason code, or reasonNone
+	start  time.Time    // monotonic base for lastRead
+	logger *slog.Logger
+
+	// Set during CONNECT, read-only afterwards (principal is read by
+	// closeMatching from other goroutines, hence atomic).
+	principal  atomic.Pointer[vcd.Principal]
+	version    byte
+	key        sessionKey
+	registered bool // written under b.mu, only by this connection's goroutine
+	s          *session
+	maxOut     int // the client's Maximum Packet Size, 0 for none
+	keepAlive  time.Duration
+	touch      bool       // the principal came from Authenticator
+	will       *mqtt.Will // published unless the client disconnects normally
+
+	r           *mqtt.Reader
+	lastRead    atomic.Int64 // time since start of the last packet read
+	writerDone  chan struct{}
+	awaitingRel map[uint16]struct{} // inbound QoS 2 ids stored, awaiting PUBREL; reader only
+	lastTouch   time.Time           // reader only
+	idPrefix    string              // for Log.Append ids
+	pubCount    uint64              // reader only
+}
+
+func newConn(ctx context.Context, b *Broker, nc net.Conn, pre *vcd.Principal) *conn {
+	c := &conn{
+		b:          b,
+		nc:         nc,
+		pre:        pre,
+		start:      time.Now(),
+		logger:     b.logger,
+		writerDone: make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.reason.Store(-1)
+	if a := nc.RemoteAddr(); a != nil {
+		c.logger = c.logger.With(logKeyRemote, a.String())
+	}
+	return c
+}
+
+// closeWith asks the connection to close; the first reason given wins. It
+// never blocks, so it may be called with any lock held.
+func (c *conn) closeWith(r mqtt.ReasonCode) { c.closeReason(int32(r)) }
+
+func (c *conn) closeReason(r int32) {
+	c.reason.CompareAndSwap(-1, r)
+	c.cancel()
+}
+
+func (c *conn) principalOrNil() *vcd.Principal { return c.principal.Load() }
+
+// code picks the reason code for the connection's protocol version.
+func (c *conn) code(v5, v311 mqtt.ReasonCode) mqtt.ReasonCode {
+	if c.version == mqtt.Version5 {
+		return v5
+	}
+	return v311
+}
+
+// serve runs the connection: CONNECT, then the read loop, then cleanup.
+func (c *conn) serve() {
+	defer c.cancel()
+	c.r = mqtt.NewReader(c.nc, c.b.cfg.MaxPacketBytes)
+
+	// Until the writer exists nothing else closes nc, so a close request
+	// (Close, revocation, takeover) during the handshake closes it directly to
+	// unblock the read.
+	stop := context.AfterFunc(c.ctx, func() { _ = c.nc.Close() })
+	ok := c.handshake()
+	if !stop() || !ok {
+		_ = c.nc.Close()
+		c.cleanup()
+		return
+	}
+
+	go c.writeLoop()
+	var timers []*time.Timer
+	if c.keepAlive > 0 {
+		timers = append(timers, c.startKeepAlive())
+	}
+	if p := c.principal.Load(); !p.ExpiresAt.IsZero() {
+		// Token expiry while connected (VCD-COMPAT §6.7).
+		timers = append(timers, time.AfterFunc(p.ExpiresAt.Sub(c.b.cfg.Now()), func() {
+			c.logger.Debug("token expired, closing")
+			c.closeWith(mqtt.ReasonMaximumConnectTime)
+		}))
+	}
+	c.readLoop()
+	c.closeReason(reasonNone)
+	<-c.writerDone
+	for _, t := range timers {
+		t.Stop()
+	}
+	c.cleanup()
+}
+
+// cleanup removes the session's subscriptions and registration and publishes
+// the will if the connection did not end normally.
+func (c *conn) cleanup() {
+	if c.s != nil {
+		for f, sub := range c.s.subs {
+			c.b.index.Remove(f, sub)
+			c.b.stats.subscriptions.Add(-1)
+		}
+		clear(c.s.subs)
+		c.s.close()
+	}
+	if c.will != nil && c.registered {
+		switch mqtt.ReasonCode(c.reason.Load()) {
+		case mqtt.ReasonNotAuthorized, mqtt.ReasonMaximumConnectTime:
+			// The principal is no longer trusted; its will is not published.
+		default:
+			c.publishWill()
+		}
+	}
+	c.b.unregister(c)
+	c.logger.Debug("connection closed", logKeyReason, c.reason.Load())
+}
+
+// refuse sends a CONNACK refusal and reports false for handshake to return.
+func (c *conn) refuse(code mqtt.ReasonCode, why string) bool {
+	c.logger.Debug("connect refused", logKeyReason, why, "code", byte(code))
+	c.writeNow(&mqtt.Connack{ReasonCode: code}, c.version)
+	return false
+}
+
+// writeNow writes one packet directly; only before the writer exists.
+func (c *conn) writeNow(p mqtt.Packet, version byte) {
+	buf, err := p.Append(nil, version)
+	if err != nil {
+		c.logger.Error("encode packet", logKeyErr, err)
+		return
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+	_, _ = c.nc.Write(buf)
+}
+
+// handshake reads and answers CONNECT. It reports whether the connection is
+// established (CONNACK 0x00 sent).
+func (c *conn) handshake() bool {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.b.cfg.ConnectTimeout))
+	pkt, err := c.r.ReadPacket()
+	if errors.Is(err, mqtt.ErrUnsupportedProtocolVersion) {
+		// MQTT 3.1 ("MQIsdp", level 3) and unknown levels: CONNACK 0x01 in
+		// 3.1.1 format, then close [MQTT-3.1.2-2] (VCD-COMPAT §6.1).
+		c.version = mqtt.Version311
+		return c.refuse(mqtt.ConnRefusedProtocolVersion, "unsupported protocol version")
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			c.logger.Debug("connect failed", logKeyErr, err)
+		}
+		return false
+	}
+	cp, ok := pkt.(*mqtt.Connect)
+	if !ok {
+		// The first packet must be CONNECT [MQTT-3.1.0-1].
+		c.logger.Debug("first packet not connect", "type", pkt.Type().String())
+		return false
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.version = cp.ProtocolVersion
+	c.keepAlive = time.Duration(cp.KeepAlive) * time.Second
+
+	if c.version == mqtt.Version5 && cp.Props != nil && cp.Props.AuthenticationMethod != "" {
+		return c.refuse(mqtt.ReasonBadAuthenticationMethod, "authentication method")
+	}
+	clientID := cp.ClientID
+	assigned := ""
+	switch {
+	case len(clientID) > maxClientIDBytes:
+		return c.refuse(c.code(mqtt.ReasonClientIdentifierNotValid, mqtt.ConnRefusedIdentifierRejected), "client id too long")
+	case clientID == "" && !cp.CleanStart && c.version == mqtt.Version311:
+		return c.refuse(mqtt.ConnRefusedIdentifierRejected, "empty client id without clean session") // [MQTT-3.1.3-8]
+	case clientID == "":
+		clientID = newClientID() // [MQTT-3.1.3-6]
+		assigned = clientID
+	}
+
+	p, code, why := c.authenticate(cp)
+	if code != 0 {
+		return c.refuse(code, why)
+	}
+	if !p.ExpiresAt.IsZero() && !c.b.cfg.Now().Before(p.ExpiresAt) {
+		return c.refuse(c.code(mqtt.ReasonBadUserNameOrPassword, mqtt.ConnRefusedNotAuthorized), "token expired")
+	}
+	if cp.Will != nil {
+		// A will is accepted only where the principal may publish (VCD-COMPAT §6.4).
+		if !topic.CanPublish(p, cp.Will.Topic).Allowed() {
+			return c.refuse(c.code(mqtt.ReasonNotAuthorized, mqtt.ConnRefusedNotAuthorized), "will topic not allowed")
+		}
+		c.will = cp.Will
+	}
+	c.principal.Store(&p)
+	c.logger = c.logger.With(logKeyClientID, clientID, logKeyUser, p.UserName, logKeyOrg, p.OrgName)
+
+	maxInflight := c.b.cfg.MaxInflight
+	if c.version == mqtt.Version5 && cp.Props != nil {
+		if rm := cp.Props.ReceiveMaximum; rm != nil && int(*rm) < maxInflight {
+			maxInflight = int(*rm)
+		}
+		if mp := cp.Props.MaximumPacketSize; mp != nil {
+			c.maxOut = int(*mp)
+		}
+	}
+	c.key = sessionKey{principal: principalKey{kind: p.Kind, id: p.UserID}, clientID: clientID}
+	c.s = newSession(c.b, maxInflight)
+	c.awaitingRel = make(map[uint16]struct{})
+	c.idPrefix = newClientID()
+
+	// Clean sessions only so far: CleanSession=0 / Clean Start=0 is served as a
+	// clean session with session present 0. This is where persistent sessions
+	// (VCD-COMPAT §6.6) will resume a stored session instead.
+	if !c.b.register(c) {
+		return c.refuse(c.code(mqtt.ReasonQuotaExceeded, mqtt.ConnRefusedServerUnavailable), "too many connections")
+	}
+	if c.touch && c.b.authn != nil {
+		c.b.authn.Touch(c.ctx, p)
+		c.lastTouch = time.Now()
+	}
+
+	ack := &mqtt.Connack{ReasonCode: mqtt.ReasonSuccess}
+	if c.version == mqtt.Version5 {
+		recvMax := uint16(c.b.cfg.MaxInflight)
+		maxPacket := uint32(c.b.cfg.MaxPacketBytes)
+		var zero16 uint16
+		no, yes := false, true
+		ack.Props = &mqtt.Properties{
+			AssignedClientIdentifier:        assigned,
+			ReceiveMaximum:                  &recvMax,
+			MaximumPacketSize:               &maxPacket,
+			TopicAliasMaximum:               &zero16, // the server uses no topic aliases
+			RetainAvailable:                 &no,
+			WildcardSubscriptionAvailable:   &yes,
+			SubscriptionIdentifierAvailable: &no,
+			SharedSubscriptionAvailable:     &no,
+		}
+		if se := cp.Props; se != nil && se.SessionExpiryInterval != nil && *se.SessionExpiryInterval != 0 {
+			var z uint32 // sessions end with the connection (clean sessions only so far)
+			ack.Props.SessionExpiryInterval = &z
+		}
+	}
+	c.writeNow(ack, c.version)
+	c.logger.Debug("connected", "version", c.version, "keepalive", cp.KeepAlive)
+	return true
+}
+
+// authenticate resolves CONNECT credentials by the forms of VCD-COMPAT §6.2.
+// It returns a non-zero CONNACK code when the connection is refused.
+func (c *conn) authenticate(cp *mqtt.Connect) (vcd.Principal, mqtt.ReasonCode, string) {
+	if c.pre != nil { // form A: the upgrade's Bearer token decides; CONNECT credentials are ignored
+		c.touch = true
+		return *c.pre, 0, ""
+	}
+	notAuthorized := c.code(mqtt.ReasonNotAuthorized, mqtt.ConnRefusedNotAuthorized)
+	bad := c.code(mqtt.ReasonBadUserNameOrPassword, mqtt.ConnRefusedNotAuthorized)
+	unavailable := c.code(mqtt.ReasonServerUnavailable, mqtt.ConnRefusedServerUnavailable)
+	if !cp.PasswordFlag || len(cp.Password) == 0 {
+		return vcd.Principal{}, notAuthorized, "no credentials"
+	}
+	fail := func(err error) (vcd.Principal, mqtt.ReasonCode, string) {
+		if vcd.CodeOf(err) == vcd.CodeUnauthorized {
+			return vcd.Principal{}, bad, "bad credentials"
+		}
+		c.logger.Error("authenticate", logKeyErr, err)
+		return vcd.Principal{}, unavailable, "authentication unavailable"
+	}
+	user := cp.Username
+	if user != "" && !strings.Contains(user, "@") { // form C: a service account
+		if c.b.svc == nil {
+			return vcd.Principal{}, bad, "no service accounts"
+		}
+		p, err := c.b.svc.AuthenticateService(c.ctx, user, string(cp.Password))
+		if err != nil {
+			return fail(err)
+		}
+		return p, 0, ""
+	}
+	// Form B: the JWT decides the identity; a username must name the same user.
+	if c.b.authn == nil {
+		return vcd.Principal{}, bad, "no authenticator"
+	}
+	p, err := c.b.authn.Authenticate(c.ctx, string(cp.Password))
+	if err != nil {
+		return fail(err)
+	}
+	if user != "" {
+		i := strings.LastIndexByte(user, '@')
+		if !strings.EqualFold(user[:i], p.UserName) || !strings.EqualFold(user[i+1:], p.OrgName) {
+			return vcd.Principal{}, bad, "username does not match token"
+		}
+	}
+	c.touch = true
+	return p, 0, ""
+}
+
+// newClientID returns a random server-assigned client identifier.
+func newClientID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "herald-" + hex.EncodeToString(b[:])
+}
+
+// startKeepAlive closes the connection when no packet arrives for 1.5 times
+// the keep-alive [MQTT-3.1.2-24]. The timer re-arms itself from the time of
+// the last packet, so reads never need a deadline.
+func (c *conn) startKeepAlive() *time.Timer {
+	grace := c.keepAlive * 3 / 2
+	var t *time.Timer
+	t = time.AfterFunc(grace, func() {
+		idle := time.Since(c.start) - time.Duration(c.lastRead.Load())
+		if idle >= grace {
+			c.logger.Debug("keepalive timeout")
+			c.closeWith(mqtt.ReasonKeepAliveTimeout)
+			return
+		}
+		t.Reset(grace - idle)
+	})
+	return t
+}
+
+// readLoop handles packets until the connection ends.
+func (c *conn) readLoop() {
+	for {
+		pkt, err := c.r.ReadPacket()
+		if err != nil {
+			c.readError(err)
+			return
+		}
+		c.lastRead.Store(int64(time.Since(c.start)))
+		if c.touch && c.b.authn != nil && time.Since(c.lastTouch) >= touchEvery {
+			c.b.authn.Touch(c.ctx, *c.principal.Load())
+			c.lastTouch = time.Now()
+		}
+		if !c.handle(pkt) {
+			return
+		}
+	}
+}
+
+// readError ends the connection after a read failed.
+func (c *conn) readError(err error) {
+	if c.ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		c.closeReason(reasonNone)
+		return
+	}
+	var pe *mqtt.ProtocolError
+	if errors.As(err, &pe) {
+		// Malformed, protocol error, packet too large: 5.0 says why [MQTT-4.13.1-1].
+		c.logger.Warn("protocol error", logKeyErr, err)
+		c.closeWith(pe.Reason)
+		return
+	}
+	c.logger.Debug("read failed", logKeyErr, err)
+	c.closeReason(reasonNone)
+}
+
+// protocolError closes the connection with reason (DISCONNECT on 5.0).
+func (c *conn) protocolError(reason mqtt.ReasonCode, why string) bool {
+	c.logger.Warn("protocol error", logKeyReason, why, "code", byte(reason))
+	c.closeWith(reason)
+	return false
+}
+
+// handle processes one packet; false ends the read loop.
+func (c *conn) handle(pkt mqtt.Packet) bool {
+	switch p := pkt.(type) {
+	case *mqtt.Publish:
+		return c.onPublish(p)
+	case *mqtt.Puback:
+		c.onAck(mqtt.TypePuback, p.PacketID, 0)
+	case *mqtt.Pubrec:
+		if c.onAck(mqtt.TypePubrec, p.PacketID, p.ReasonCode) {
+			if !p.ReasonCode.IsError() {
+				c.s.queueCtrl(&mqtt.Pubrel{PacketID: p.PacketID}, c.version)
+			}
+		} else if !p.ReasonCode.IsError() {
+			c.s.queueCtrl(&mqtt.Pubrel{PacketID: p.PacketID, ReasonCode: mqtt.ReasonPacketIdentifierNotFound}, c.version)
+		}
+	case *mqtt.Pubcomp:
+		c.onAck(mqtt.TypePubcomp, p.PacketID, 0)
+	case *mqtt.Pubrel:
+		rc := mqtt.ReasonSuccess
+		if _, ok := c.awaitingRel[p.PacketID]; ok {
+			delete(c.awaitingRel, p.PacketID)
+		} else {
+			rc = mqtt.ReasonPacketIdentifierNotFound
+		}
+		c.s.queueCtrl(&mqtt.Pubcomp{PacketID: p.PacketID, ReasonCode: rc}, c.version)
+	case *mqtt.Subscribe:
+		return c.onSubscribe(p)
+	case *mqtt.Unsubscribe:
+		c.onUnsubscribe(p)
+	case *mqtt.Pingreq:
+		c.s.queueCtrl(&mqtt.Pingresp{}, c.version)
+	case *mqtt.Disconnect:
+		if p.ReasonCode != mqtt.ReasonDisconnectWithWillMessage {
+			c.will = nil // a normal disconnect discards the will [MQTT-3.1.2-10]
+		}
+		c.closeReason(reasonNone)
+		return false
+	case *mqtt.Connect:
+		return c.protocolError(mqtt.ReasonProtocolError, "second connect") // [MQTT-3.1.0-2]
+	case *mqtt.Auth:
+		return c.protocolError(mqtt.ReasonProtocolError, "auth without authentication method")
+	default:
+		return c.protocolError(mqtt.ReasonProtocolError, "unexpected "+pkt.Type().String())
+	}
+	return true
+}
+
+// onAck applies an acknowledgement of an outbound message.
+func (c *conn) onAck(t mqtt.Type, id uint16, reason mqtt.ReasonCode) bool {
+	found := c.s.ack(t, id, reason)
+	if !found {
+		c.logger.Debug("acknowledgement for unknown packet id", "type", t.String(), "packet_id", id)
+	}
+	return found
+}
+
+// onSubscribe authorizes each filter on its own (VCD-COMPAT §7.2, §7.3).
+func (c *conn) onSubscribe(sp *mqtt.Subscribe) bool {
+	if sp.Props != nil && len(sp.Props.SubscriptionIdentifiers) > 0 {
+		// Announced as unavailable in CONNACK.
+		return c.protocolError(mqtt.ReasonSubscriptionIdentifiersNotSupported, "subscription identifier")
+	}
+	codes := make([]mqtt.ReasonCode, len(sp.Subscriptions))
+	for i, sub := range sp.Subscriptions {
+		codes[i] = c.subscribe(sub)
+	}
+	c.s.queueCtrl(&mqtt.Suback{PacketID: sp.PacketID, ReasonCodes: codes}, c.version)
+	return true
+}
+
+// subscribe adds one filter and returns its SUBACK code. In 3.1.1 every
+// failure is encoded as 0x80.
+func (c *conn) subscribe(sub mqtt.Subscription) mqtt.ReasonCode {
+	f := sub.Filter
+	if strings.HasPrefix(f, "$share/") {
+		return mqtt.ReasonSharedSubscriptionsNotSupported
+	}
+	p := c.principal.Load()
+	switch d := topic.CanSubscribe(*p, f); d {
+	case topic.Malformed:
+		c.logger.Debug("subscribe malformed", logKeyFilter, f)
+		return mqtt.ReasonTopicFilterInvalid
+	case topic.Denied:
+		c.logger.Debug("subscribe denied", logKeyFilter, f)
+		return mqtt.ReasonNotAuthorized
+	case topic.GrantedNeverMatches:
+		c.logger.Warn("subscription can never match", logKeyFilter, f)
+	}
+	old := c.s.subs[f]
+	if old == nil && len(c.s.subs) >= c.b.cfg.MaxSubscriptionsPerSession {
+		return mqtt.ReasonQuotaExceeded
+	}
+	qos := min(sub.QoS, 2)
+	ns := &subscription{s: c.s, filter: f, qos: qos}
+	if err := c.b.index.Add(f, ns); err != nil {
+		return mqtt.ReasonTopicFilterInvalid
+	}
+	if old != nil {
+		c.b.index.Remove(f, old) // a repeated filter replaces the subscription [MQTT-3.8.4-3]
+	} else {
+		c.b.stats.subscriptions.Add(1)
+	}
+	c.s.subs[f] = ns
+	return mqtt.ReasonCode(qos)
+}
+
+// onUnsubscribe removes filters by the string they were subscribed with.
+func (c *conn) onUnsubscribe(up *mqtt.Unsubscribe) {
+	ack := &mqtt.Unsuback{PacketID: up.PacketID}
+	if c.version == mqtt.Version5 {
+		ack.ReasonCodes = make([]mqtt.ReasonCode, len(up.Filters))
+	}
+	for i, f := range up.Filters {
+		rc := mqtt.ReasonSuccess
+		if old := c.s.subs[f]; old != nil {
+			c.b.index.Remove(f, old)
+			delete(c.s.subs, f)
+			c.b.stats.subscriptions.Add(-1)
+		} else {
+			rc = mqtt.ReasonNoSubscriptionExisted
+		}
+		if ack.ReasonCodes != nil {
+			ack.ReasonCodes[i] = rc
+		}
+	}
+	c.s.queueCtrl(ack, c.version)
+}
+
+// refusePublish answers a PUBLISH that is not accepted (VCD-COMPAT §7.3): 3.1.1
+// closes the connection without acknowledgement; 5.0 acknowledges with code,
+// or drops a QoS 0 message and counts it.
+func (c *conn) refusePublish(p *mqtt.Publish, code mqtt.ReasonCode, why string) bool {
+	c.logger.Debug("publish refused", logKeyTopic, p.Topic, logKeyReason, why)
+	if c.version != mqtt.Version5 {
+		c.closeReason(reasonNone)
+		return false
+	}
+	switch p.QoS {
+	case 0:
+		c.b.stats.dropIn.Add(1)
+	case 1:
+		c.s.queueCtrl(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: code}, c.version)
+	case 2:
+		c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: code}, c.version)
+	}
+	return true
+}
+
+// onPublish stores a client's message in the log, if the principal may
+// publish it, then acknowledges it; delivery follows from the log's feed.
+func (c *conn) onPublish(p *mqtt.Publish) bool {
+	if p.Props != nil && p.Props.TopicAlias != nil {
+		// Topic Alias Maximum is 0 in CONNACK [MQTT-3.3.2-9].
+		return c.protocolError(mqtt.ReasonTopicAliasInvalid, "topic alias")
+	}
+	if err := topic.ValidateTopic(p.Topic); err != nil {
+		return c.protocolError(mqtt.ReasonTopicNameInvalid, "invalid topic name") // [MQTT-3.3.2-2]
+	}
+	pr := c.principal.Load()
+	if pr.Kind != vcd.PrincipalService {
+		return c.refusePublish(p, mqtt.ReasonNotAuthorized, "interactive users only receive")
+	}
+	switch topic.CanPublish(*pr, p.Topic) {
+	case topic.Denied:
+		return c.refusePublish(p, mqtt.ReasonNotAuthorized, "outside publish grants")
+	case topic.Malformed:
+		return c.refusePublish(p, mqtt.ReasonTopicNameInvalid, "not a notification topic")
+	}
+	notification := topic.InNotificationSpace(p.Topic)
+	if p.Retain && !notification && c.version == mqtt.Version5 {
+		// RETAIN=1 on a notification topic is ignored (VCD-COMPAT §6.4); elsewhere
+		// retained messages are not available yet, as CONNACK says.
+		return c.protocolError(mqtt.ReasonRetainNotSupported, "retain not available")
+	}
+	if p.QoS == 2 {
+		if _, dup := c.awaitingRel[p.PacketID]; dup {
+			// Already stored; acknowledge again without storing twice (4.3.3).
+			c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID}, c.version)
+			return true
+		}
+		if len(c.awaitingRel) >= c.b.cfg.MaxInflight {
+			return c.protocolError(mqtt.ReasonReceiveMaximumExceeded, "receive maximum exceeded")
+		}
+	}
+	payload := p.Payload
+	if notification && c.b.cfg.ValidateNotification != nil {
+		v, err := c.b.cfg.ValidateNotification(p.Topic, payload)
+		if err != nil {
+			return c.refusePublish(p, mqtt.ReasonPayloadFormatInvalid, "invalid envelope")
+		}
+		payload = v
+	}
+	if c.b.log == nil {
+		return c.refusePublish(p, mqtt.ReasonImplementationSpecificError, "no log")
+	}
+	c.pubCount++
+	id := c.idPrefix + "-" + strconv.FormatUint(c.pubCount, 10)
+	if _, err := c.b.log.Append(c.ctx, p.Topic, id, payload); err != nil {
+		if c.ctx.Err() != nil {
+			return false
+		}
+		c.logger.Error("append to log", logKeyErr, err, logKeyTopic, p.Topic)
+		return c.refusePublish(p, mqtt.ReasonUnspecifiedError, "log append failed")
+	}
+	c.b.stats.messagesIn.Add(1)
+	switch p.QoS {
+	case 1:
+		c.s.queueCtrl(&mqtt.Puback{PacketID: p.PacketID}, c.version)
+	case 2:
+		c.awaitingRel[p.PacketID] = struct{}{}
+		c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID}, c.version)
+	}
+	return true
+}
+
+// publishWill stores the will message after an abnormal end. The principal
+// was authorized for its topic at CONNECT.
+func (c *conn) publishWill() {
+	w := c.will
+	if c.b.log == nil {
+		return
+	}
+	payload := w.Payload
+	if topic.InNotificationSpace(w.Topic) && c.b.cfg.ValidateNotification != nil {
+		v, err := c.b.cfg.ValidateNotification(w.Topic, payload)
+		if err != nil {
+			c.logger.Warn("will refused", logKeyTopic, w.Topic, logKeyErr, err)
+			return
+		}
+		payload = v
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.b.cfg.WriteTimeout)
+	defer cancel()
+	if _, err := c.b.log.Append(ctx, w.Topic, c.idPrefix+"-will", payload); err != nil {
+		c.logger.Error("append will to log", logKeyErr, err, logKeyTopic, w.Topic)
+		return
+	}
+	c.b.stats.messagesIn.Add(1)
+}
+
+// writeLoop is the connection's writer goroutine. It drains everything
+// pending into one buffer and writes it with one Write (one WebSocket
+// message), so a burst costs one syscall. It exits when ctx is done, after
+// sending a 5.0 DISCONNECT with the close reason, and closes nc; a failed
+// write closes the connection too.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	defer c.finish()
+	var buf []byte
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.s.wake:
+		}
+		for more := true; more; {
+			var n int
+			buf, n, more = c.s.drain(buf[:0], c.version, c.maxOut)
+			if len(buf) > 0 {
+				_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+				if _, err := c.nc.Write(buf); err != nil {
+					c.logger.Debug("write failed", logKeyErr, err)
+					c.closeReason(reasonNone)
+					return
+				}
+				c.b.stats.messagesOut.Add(int64(n))
+			}
+			if cap(buf) > 64<<10 {
+				buf = nil // idle connections hold little memory
+			}
+		}
+	}
+}
+
+// finish sends the 5.0 DISCONNECT for the close reason, if any, and closes nc.
+func (c *conn) finish() {
+	// Done without a reason: the ServeConn context was cancelled, a shutdown.
+	c.reason.CompareAndSwap(-1, int32(mqtt.ReasonServerShuttingDown))
+	r := c.reason.Load()
+	if c.version == mqtt.Version5 && r >= 0 && r < reasonNone {
+		c.writeNow(&mqtt.Disconnect{ReasonCode: mqtt.ReasonCode(r)}, c.version)
+	}
+	_ = c.nc.Close()
+}

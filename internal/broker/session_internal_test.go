@@ -1,0 +1,175 @@
+package broker
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/heraldmq/herald/internal/mqtt"
+)
+
+// detached returns a session with no connection, subscribed to filters at
+// qos, for tests and benchmarks of the fan-out path.
+func detached(tb testing.TB, b *Broker, qos byte, filters ...string) *session {
+	tb.Helper()
+	s := newSession(b, b.cfg.MaxInflight)
+	s.wake = nil // signal is then a no-op
+	for _, f := range filters {
+		sub := &subscription{s: s, filter: f, qos: qos}
+		if err := b.index.Add(f, sub); err != nil {
+			tb.Fatal(err)
+		}
+		s.subs[f] = sub
+	}
+	return s
+}
+
+func testBroker(cfg Config) *Broker {
+	return New(cfg, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// decodeAll splits a writer buffer into packets.
+func decodeAll(tb testing.TB, buf []byte, version byte) []mqtt.Packet {
+	tb.Helper()
+	var out []mqtt.Packet
+	for len(buf) > 0 {
+		p, n, err := mqtt.Decode(buf, version)
+		if err != nil {
+			tb.Fatalf("decode: %v", err)
+		}
+		out = append(out, p)
+		buf = buf[n:]
+	}
+	return out
+}
+
+// TestSession_Overflow checks the overflow policy: a full queue drops QoS 0
+// and (clean session) QoS ≥ 1 deliveries and counts them by reason.
+func TestSession_Overflow(t *testing.T) {
+	b := testBroker(Config{MaxQueue: 2})
+	detached(t, b, 0, "a/+")
+	detached(t, b, 1, "a/b")
+	for i := range 3 {
+		b.Deliver(Message{Seq: uint64(i + 1), Topic: "a/b", Payload: []byte("x")})
+	}
+	d := b.Stats().Drops
+	if d.QueueFullQoS0 != 1 || d.QueueFullQoS1 != 1 {
+		t.Errorf("Drops = %+v; want one of each", d)
+	}
+}
+
+// TestSession_DrainCoalesces: everything pending leaves in one buffer, in
+// order, QoS 1 and 2 bounded by the in-flight window, acknowledgements first.
+func TestSession_DrainCoalesces(t *testing.T) {
+	b := testBroker(Config{MaxInflight: 2})
+	s := detached(t, b, 1, "t/#")
+	s.queueCtrl(&mqtt.Pingresp{}, mqtt.Version5)
+	for i := range 4 {
+		b.Deliver(Message{Seq: uint64(i + 1), Topic: "t/x", Payload: []byte{byte('0' + i)}})
+	}
+	buf, n, more := s.drain(nil, mqtt.Version5, 0)
+	pkts := decodeAll(t, buf, mqtt.Version5)
+	if n != 2 || more || len(pkts) != 3 {
+		t.Fatalf("drained %d publishes, %d packets, more=%v; want 2, 3, false", n, len(pkts), more)
+	}
+	if _, ok := pkts[0].(*mqtt.Pingresp); !ok {
+		t.Errorf("first packet %T; want the PINGRESP", pkts[0])
+	}
+	p1, p2 := pkts[1].(*mqtt.Publish), pkts[2].(*mqtt.Publish)
+	if string(p1.Payload) != "0" || string(p2.Payload) != "1" || p1.PacketID == p2.PacketID {
+		t.Errorf("publishes %+v, %+v", p1, p2)
+	}
+	if !s.ack(mqtt.TypePuback, p1.PacketID, 0) {
+		t.Fatal("PUBACK not matched")
+	}
+	buf, n, _ = s.drain(buf[:0], mqtt.Version5, 0)
+	if pkts := decodeAll(t, buf, mqtt.Version5); n != 1 || string(pkts[0].(*mqtt.Publish).Payload) != "2" {
+		t.Errorf("after one PUBACK drained %d: %+v; want message 2", n, pkts)
+	}
+}
+
+// TestDeliver_NoAllocsPerSubscriber: routing one message to many sessions
+// allocates only the shared message.
+func TestDeliver_NoAllocsPerSubscriber(t *testing.T) {
+	b := testBroker(Config{MaxQueue: 1 << 20})
+	var sessions []*session
+	for range 1000 {
+		sessions = append(sessions, detached(t, b, 1, "publish/org/+"))
+	}
+	m := Message{Seq: 1, Topic: "publish/org/user", Payload: []byte("{}")}
+	// Warm up: grow the queues and the match slice to their working size.
+	for range 200 {
+		b.Deliver(m)
+	}
+	resetQueues(sessions)
+	allocs := testing.AllocsPerRun(100, func() { b.Deliver(m) })
+	if allocs > 1 {
+		t.Errorf("Deliver to 1000 sessions: %v allocations; want at most 1 (the shared message)", allocs)
+	}
+	if got := len(sessions[999].pending); got != 101 {
+		t.Errorf("last session holds %d messages; want 101", got)
+	}
+}
+
+// resetQueues empties the detached sessions' queues between iterations.
+func resetQueues(ss []*session) {
+	for _, s := range ss {
+		s.mu.Lock()
+		clear(s.pending)
+		s.pending = s.pending[:0]
+		s.head = 0
+		s.mu.Unlock()
+	}
+}
+
+// BenchmarkDeliverFanOut routes one message to 10k sessions.
+func BenchmarkDeliverFanOut(b *testing.B) {
+	br := testBroker(Config{})
+	ss := make([]*session, 10000)
+	for i := range ss {
+		ss[i] = detached(b, br, 0, "publish/org/+")
+	}
+	m := Message{Seq: 1, Topic: "publish/org/user", Payload: make([]byte, 512)}
+	br.Deliver(m) // grow the queues and the match slice once
+	resetQueues(ss)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		br.Deliver(m)
+		b.StopTimer()
+		resetQueues(ss)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ss)), "ns/delivery")
+}
+
+// BenchmarkDeliver100kSubscriptions routes messages through an index of 100k
+// subscriptions (1000 orgs × 100 users, each on its own topic).
+func BenchmarkDeliver100kSubscriptions(b *testing.B) {
+	br := testBroker(Config{})
+	var ss []*session
+	topics := make([]string, 0, 100000)
+	for o := range 1000 {
+		for u := range 100 {
+			t := fmt.Sprintf("publish/org%04d/user%03d", o, u)
+			topics = append(topics, t)
+			ss = append(ss, detached(b, br, 0, t))
+		}
+	}
+	payload := []byte("{}")
+	for _, t := range topics {
+		br.Deliver(Message{Topic: t, Payload: payload}) // grow every queue once
+	}
+	resetQueues(ss)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		br.Deliver(Message{Seq: uint64(i), Topic: topics[i%len(topics)], Payload: payload})
+		if i%1000 == 999 {
+			b.StopTimer()
+			resetQueues(ss)
+			b.StartTimer()
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package broker
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/coder/websocket"
+
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// Subprotocols of the MQTT WebSocket binding (VCD-COMPAT §6.1).
+const (
+	subprotocolMQTT   = "mqtt"
+	subprotocolMQTT31 = "mqttv3.1" // old clients; their level 3 CONNECT gets CONNACK 0x01
+)
+
+// ServeHTTP serves the /messaging/mqtt WebSocket endpoint (VCD-COMPAT §6.1).
+// Before upgrading it checks the subprotocols (a list without "mqtt" is
+// refused with 400 unless it is only "mqttv3.1"; no header is accepted) and,
+// when an Authorization header is present, that it is a valid Bearer JWT (else
+// 401: form A). It then runs the MQTT connection over binary messages, as a
+// byte stream in which a message may hold several packets or part of one
+// [MQTT-6.0.0-2]; a text message closes the connection with code 1003. It
+// returns when the connection ends.
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if b.isClosed() {
+		b.httpError(w, r, vcd.Errorf(vcd.CodeUnavailable, "the server is shutting down"))
+		return
+	}
+	if err := checkSubprotocols(r.Header); err != nil {
+		b.logger.Debug("websocket refused", logKeyReason, "subprotocol", logKeyRemote, r.RemoteAddr)
+		b.httpError(w, r, err)
+		return
+	}
+	var pre *vcd.Principal
+	if hs := r.Header.Values("Authorization"); len(hs) > 0 {
+		p, err := b.bearer(r, hs)
+		if err != nil {
+			b.logger.Debug("websocket refused", logKeyReason, "authorization", logKeyRemote, r.RemoteAddr, logKeyErr, err)
+			b.httpError(w, r, err)
+			return
+		}
+		pre = &p
+	}
+	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols: []string{subprotocolMQTT, subprotocolMQTT31},
+	})
+	if err != nil {
+		// Accept has written the HTTP error (not an upgrade, bad origin, …).
+		b.logger.Debug("websocket accept failed", logKeyRemote, r.RemoteAddr, logKeyErr, err)
+		return
+	}
+	// NetConn turns binary messages into a byte stream and closes with 1003
+	// (unsupported data) when a text message arrives. Each Write is one
+	// message, which is how the writer's coalesced packets leave.
+	nc := websocket.NetConn(r.Context(), wc, websocket.MessageBinary)
+	b.ServeConn(r.Context(), nc, pre)
+}
+
+// checkSubprotocols applies the Sec-WebSocket-Protocol rules of VCD-COMPAT §6.1.
+func checkSubprotocols(h http.Header) error {
+	var offered []string
+	for _, v := range h.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				offered = append(offered, p)
+			}
+		}
+	}
+	if len(offered) == 0 {
+		return nil
+	}
+	only31 := true
+	for _, p := range offered {
+		if p == subprotocolMQTT {
+			return nil
+		}
+		only31 = only31 && p == subprotocolMQTT31
+	}
+	if only31 {
+		return nil
+	}
+	return vcd.Errorf(vcd.CodeInvalid, "unsupported WebSocket subprotocol %q: offer \"mqtt\"", strings.Join(offered, ", "))
+}
+
+// bearer authenticates the upgrade's Authorization header (form A). Anything
+// but one valid "Bearer <JWT>" (scheme in any case) is unauthorized.
+func (b *Broker) bearer(r *http.Request, hs []string) (vcd.Principal, error) {
+	if len(hs) != 1 {
+		return vcd.Principal{}, vcd.Errorf(vcd.CodeUnauthorized, "more than one Authorization header")
+	}
+	scheme, token, _ := strings.Cut(strings.TrimSpace(hs[0]), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return vcd.Principal{}, vcd.Errorf(vcd.CodeUnauthorized, "the Authorization header must be a Bearer token")
+	}
+	if b.authn == nil {
+		return vcd.Principal{}, vcd.Errorf(vcd.CodeUnauthorized, "bearer tokens are not accepted here")
+	}
+	p, err := b.authn.Authenticate(r.Context(), token)
+	if err != nil {
+		return vcd.Principal{}, err
+	}
+	if !p.ExpiresAt.IsZero() && !b.cfg.Now().Before(p.ExpiresAt) {
+		return vcd.Principal{}, vcd.Errorf(vcd.CodeUnauthorized, "the token has expired")
+	}
+	return p, nil
+}
+
+// httpError writes a refusal of the upgrade through Config.WriteHTTPError.
+func (b *Broker) httpError(w http.ResponseWriter, r *http.Request, err error) {
+	if b.cfg.WriteHTTPError != nil {
+		b.cfg.WriteHTTPError(w, r, err)
+		return
+	}
+	status := http.StatusInternalServerError
+	switch vcd.CodeOf(err) {
+	case vcd.CodeInvalid:
+		status = http.StatusBadRequest
+	case vcd.CodeUnauthorized:
+		status = http.StatusUnauthorized
+	case vcd.CodeUnavailable:
+		status = http.StatusServiceUnavailable
+	}
+	http.Error(w, vcd.MessageOf(err), status)
+}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/heraldmq/herald/internal/broker"
+	"github.com/heraldmq/herald/internal/notify"
+	"github.com/heraldmq/herald/internal/store"
+	"github.com/heraldmq/herald/internal/topic"
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// notifyLog stores the broker's accepted publishes in the store's notification log,
+// under the subject that encodes their topic.
+type notifyLog struct{ db *store.DB }
+
+func (l notifyLog) Append(ctx context.Context, t, id string, payload []byte) (uint64, error) {
+	seq, _, err := l.db.Append(ctx, subjectOf(t), id, payload)
+	return seq, err
+}
+
+// subjectOf returns the log subject of an MQTT topic.
+func subjectOf(t string) string { return store.NotifySubjectPrefix + topic.EscapeSubject(t) }
+
+// topicOf returns the MQTT topic of a log subject.
+func topicOf(subject string) (string, error) {
+	rest, ok := strings.CutPrefix(subject, store.NotifySubjectPrefix)
+	if !ok {
+		return "", fmt.Errorf("subject %q is outside the notification log", subject)
+	}
+	return topic.UnescapeSubject(rest)
+}
+
+// validateNotification checks a producer's envelope on a notification topic and
+// returns it in canonical layout (VCD-COMPAT §6.3, §8.1).
+func validateNotification(t string, payload []byte) ([]byte, error) {
+	if err := topic.ValidateNotification(t); err != nil {
+		return nil, vcd.Wrap(vcd.CodeInvalid, err, "The topic is not a notification topic.")
+	}
+	env, err := notify.ParseEnvelope(payload)
+	if err != nil {
+		return nil, err
+	}
+	return notify.Canonical(env), nil
+}
+
+// runFeed delivers every message appended to the log from now on to the broker, in
+// log order, until ctx ends. It is the node's one live feed.
+func (s *Server) runFeed(ctx context.Context) {
+	err := s.db.Feed(ctx, 0, func(m store.Message) {
+		t, err := topicOf(m.Subject)
+		if err != nil {
+			s.logger.Warn("skipping log message with a foreign subject", "seq", m.Seq, "err", err)
+			return
+		}
+		s.broker.Deliver(broker.Message{Seq: m.Seq, Topic: t, Payload: m.Payload, Time: m.Time})
+	})
+	if err != nil && ctx.Err() == nil {
+		s.logger.Error("notification feed stopped", "err", err)
+	}
+}
+
+// onChange closes the MQTT connections that a directory change ends (VCD-COMPAT
+// §2.3, §5.1, §5.2, §6.3, §6.7): a revoked or deleted session; a disabled or deleted
+// user or org; any change to a service account (PUT, rotation, disable, delete).
+// It runs on the store's watcher goroutines and reads only the store's caches.
+func (s *Server) onChange(c store.Change) {
+	ctx := context.Background()
+	switch c.Kind {
+	case store.ChangeSession:
+		if c.Deleted {
+			s.broker.CloseSessions(c.ID)
+		} else if sess, err := s.db.Session(ctx, c.ID); err != nil || sess.Revoked {
+			s.broker.CloseSessions(c.ID)
+		}
+	case store.ChangeUser:
+		if c.Deleted {
+			s.broker.CloseUser(c.ID)
+		} else if u, err := s.db.User(ctx, c.ID); err != nil || !u.Enabled {
+			s.broker.CloseUser(c.ID)
+		}
+	case store.ChangeOrg:
+		if c.Deleted {
+			s.broker.CloseOrg(c.ID)
+		} else if o, err := s.db.Org(ctx, c.ID); err != nil || !o.Enabled {
+			s.broker.CloseOrg(c.ID)
+		}
+	case store.ChangeServiceAccount:
+		s.broker.ClosePrincipal(c.ID)
+	}
+}
+
+// serveMQTT accepts plain MQTT connections (TLS when tlsCfg is set) for back-end
+// services until the listener is closed; each connection runs in a goroutine that
+// the server's wait group owns.
+func (s *Server) serveMQTT(ctx context.Context, ln net.Listener) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.logger.Error("mqtt listener stopped", "err", err)
+			}
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.broker.ServeConn(ctx, c, nil)
+		}()
+	}
+}
+
+// listenMQTT binds the optional MQTT listener.
+func (s *Server) listenMQTT(tlsCfg *tls.Config) error {
+	ln, err := net.Listen("tcp", s.cfg.MQTT.Addr)
+	if err != nil {
+		return fmt.Errorf("listen mqtt: %w", err)
+	}
+	scheme := "mqtt"
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+		scheme = "mqtts"
+	}
+	s.mqttLn = ln
+	s.logger.Info("listening", "url", scheme+"://"+displayAddr(ln.Addr()), "addr", ln.Addr().String())
+	return nil
+}
+
+// MQTTAddr returns the address of the plain MQTT listener, or "" when there is none.
+func (s *Server) MQTTAddr() string {
+	if s.mqttLn == nil {
+		return ""
+	}
+	return s.mqttLn.Addr().String()
+}
