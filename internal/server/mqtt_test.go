@@ -92,30 +92,81 @@ func mustUUID(tb testing.TB, kind, urn string) string {
 	return id
 }
 
-func TestEndToEnd_MQTT(t *testing.T) {
+// fixture is a running server with two orgs, users of several roles and a producer
+// service account connected over the plain MQTT listener.
+type fixture struct {
+	s        *server.Server
+	admin    *client
+	orgs     map[string]string // name → UUID
+	users    map[string]string // "user@org" → UUID
+	producer *mqttClient
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
 	cfg := testConfig(t.TempDir())
 	cfg.MQTT.Addr = "127.0.0.1:0"
-	s := MustRunServer(t, cfg)
-	admin := newClient(t, s)
-	if code, _ := admin.login("administrator@System", adminPassword); code != http.StatusOK {
+	f := &fixture{s: MustRunServer(t, cfg), orgs: map[string]string{}, users: map[string]string{}}
+	f.admin = newClient(t, f.s)
+	if code, _ := f.admin.login("administrator@System", adminPassword); code != http.StatusOK {
 		t.Fatalf("admin login = %d", code)
 	}
-	acme := mustUUID(t, "org", admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/orgs", `{"name":"acme","displayName":"Acme"}`, http.StatusCreated)["id"].(string))
-	beta := mustUUID(t, "org", admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/orgs", `{"name":"beta","displayName":"Beta"}`, http.StatusCreated)["id"].(string))
-	newUser := func(name, org, role string) string {
-		u := admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/users", fmt.Sprintf(
-			`{"username":%q,"password":"pw-%s","roleEntityRefs":[{"name":%q}],"orgEntityRef":{"id":%q}}`, name, name, role, org), http.StatusCreated)
-		return mustUUID(t, "user", u["id"].(string))
+	for _, name := range []string{"acme", "beta"} {
+		o := f.admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/orgs", fmt.Sprintf(`{"name":%q,"displayName":%q}`, name, name), http.StatusCreated)
+		f.orgs[name] = mustUUID(t, "org", o["id"].(string))
 	}
-	aliceID := newUser("alice", acme, "vApp Author")
-	newUser("boss", acme, "Organization Administrator")
-	bobID := newUser("bob", beta, "vApp User")
+	for _, u := range []struct{ name, org, role string }{
+		{"alice", "acme", "vApp Author"}, {"boss", "acme", "Organization Administrator"}, {"bob", "beta", "vApp User"},
+	} {
+		body := fmt.Sprintf(`{"username":%q,"password":"pw-%s","roleEntityRefs":[{"name":%q}],"orgEntityRef":{"id":%q}}`,
+			u.name, u.name, u.role, f.orgs[u.org])
+		created := f.admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/users", body, http.StatusCreated)
+		f.users[u.name+"@"+u.org] = mustUUID(t, "user", created["id"].(string))
+	}
+	sa := f.admin.mustJSON(http.MethodPost, "/cloudapi/herald/1.0.0/serviceAccounts",
+		`{"name":"feed","enabled":true,"producer":true,"subscribe":[],"publish":["publish/#"]}`, http.StatusCreated)
+	f.producer = mustConnectMQTT(t, f.s, "ssl://"+f.s.MQTTAddr(), "feed-1", func(o *paho.ClientOptions) {
+		o.SetUsername("feed").SetPassword(sa["secret"].(string))
+	})
+	return f
+}
 
+// login returns a client logged in as "user@org" (password pw-<user>).
+func (f *fixture) login(t *testing.T, name string) *client {
+	t.Helper()
+	c := newClient(t, f.s)
+	user, _, _ := strings.Cut(name, "@")
+	if code, _ := c.login(name, "pw-"+user); code != http.StatusOK {
+		t.Fatalf("login %s = %d", name, code)
+	}
+	return c
+}
+
+// publishEvent has the producer publish a user/modify EVENT about "user@org" at QoS 1
+// and returns the envelope.
+func (f *fixture) publishEvent(t *testing.T, name string) notify.Notification {
+	t.Helper()
+	user, org, _ := strings.Cut(name, "@")
+	n, err := notify.Event(notify.EventInfo{ID: vcd.NewUUID(), Type: "com/vmware/vcloud/event/user/modify", Time: time.Now(),
+		Success: true, OrgID: f.orgs[org], UserID: f.users[name], EntityType: "user", EntityID: f.users[name], EntityName: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := f.producer.Publish(n.Topic, 1, false, n.Envelope); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("producer publish: %v", tok.Error())
+	}
+	return n
+}
+
+func TestEndToEnd_MQTT(t *testing.T) {
+	f := newFixture(t)
+	s := f.s
+	acme, beta := f.orgs["acme"], f.orgs["beta"]
+	aliceID, bobID := f.users["alice@acme"], f.users["bob@beta"]
 	wss := "wss://" + s.Addr() + "/messaging/mqtt"
 
 	// Form A: the Python script's way, Bearer header on the upgrade, fixed client id.
-	alice := newClient(t, s)
-	alice.login("alice@acme", "pw-alice")
+	alice := f.login(t, "alice@acme")
 	aliceMQTT := mustConnectMQTT(t, s, wss, "PythonMQTT", func(o *paho.ClientOptions) {
 		o.SetHTTPHeaders(http.Header{"Authorization": {"Bearer " + alice.token}})
 	})
@@ -126,8 +177,7 @@ func TestEndToEnd_MQTT(t *testing.T) {
 	}
 
 	// The org admin, also as PythonMQTT (client ids are scoped per user), on the org's topics.
-	boss := newClient(t, s)
-	boss.login("boss@acme", "pw-boss")
+	boss := f.login(t, "boss@acme")
 	bossMQTT := mustConnectMQTT(t, s, wss, "PythonMQTT", func(o *paho.ClientOptions) {
 		o.SetHTTPHeaders(http.Header{"Authorization": {"Bearer " + boss.token}})
 	})
@@ -136,32 +186,14 @@ func TestEndToEnd_MQTT(t *testing.T) {
 	}
 
 	// Form B: the Node client's way, user@org and the JWT as the CONNECT password.
-	bob := newClient(t, s)
-	bob.login("bob@beta", "pw-bob")
+	bob := f.login(t, "bob@beta")
 	bobMQTT := mustConnectMQTT(t, s, wss, "js_mqtt_0badf00d", func(o *paho.ClientOptions) {
 		o.SetUsername("bob@beta").SetPassword(bob.token)
 	})
 	bobMQTT.subscribe(t, topic.Publish(beta, bobID))
 
-	// A trusted producer (service account, form C) over the plain MQTT listener (TLS).
-	sa := admin.mustJSON(http.MethodPost, "/cloudapi/herald/1.0.0/serviceAccounts",
-		`{"name":"feed","enabled":true,"producer":true,"subscribe":[],"publish":["publish/#"]}`, http.StatusCreated)
-	producer := mustConnectMQTT(t, s, "ssl://"+s.MQTTAddr(), "feed-1", func(o *paho.ClientOptions) {
-		o.SetUsername("feed").SetPassword(sa["secret"].(string))
-	})
-	publish := func(orgID, userID, name string) []byte {
-		n, err := notify.Event(notify.EventInfo{ID: vcd.NewUUID(), Type: "com/vmware/vcloud/event/user/modify", Time: time.Now(),
-			Success: true, OrgID: orgID, UserID: userID, EntityType: "user", EntityID: userID, EntityName: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tok := producer.Publish(n.Topic, 1, false, n.Envelope); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("producer publish: %v", tok.Error())
-		}
-		return n.Envelope
-	}
-	forAlice := publish(acme, aliceID, "alice")
-	forBob := publish(beta, bobID, "bob")
+	forAlice := f.publishEvent(t, "alice@acme").Envelope
+	forBob := f.publishEvent(t, "bob@beta").Envelope
 
 	if m := aliceMQTT.next(t); m.Topic() != own || string(m.Payload()) != string(forAlice) {
 		t.Errorf("alice got %s %q; want her own notification", m.Topic(), m.Payload())
