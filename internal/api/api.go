@@ -1,8 +1,10 @@
 // Package api serves herald's HTTP API: VCD's OpenAPI under /cloudapi (login, sessions,
 // API tokens, orgs, users, roles), herald's MQTT service accounts under
 // /cloudapi/herald/1.0.0 (VCD-COMPAT §6.3), the legacy XML API under /api (versions, legacy login,
-// session, org list) and the OAuth endpoints under /oauth, wire compatible with VMware
-// Cloud Director as docs/VCD-COMPAT.md §1–5 and §11 describe.
+// session, org list, external events, tasks and task queries) and the OAuth endpoints under
+// /oauth, wire compatible with VMware Cloud Director as docs/VCD-COMPAT.md §1–5, §8, §10.2
+// and §11 describe. Notifications (herald's own events, external events, tasks) leave through
+// the Notifier of Config.
 //
 // Rules the package keeps:
 //   - Handlers return errors; writeError is the one place an error becomes an HTTP status
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/internal/auth"
+	"github.com/heraldmq/herald/internal/ratelimit"
 	"github.com/heraldmq/herald/internal/vcd"
 )
 
@@ -62,6 +65,15 @@ type Config struct {
 	HashPassword func(password string) (string, error)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Notifier stores the notifications the API raises: herald's own events
+	// (VCD-COMPAT §8.2), external events (§8.3) and tasks (§8.4). nil drops them.
+	Notifier Notifier
+	// Tasks stores producer tasks (VCD-COMPAT §8.4); nil makes the task endpoints
+	// answer 503.
+	Tasks TaskStore
+	// Audit answers audit-trail queries (VCD-COMPAT §10.1); nil makes
+	// GET /cloudapi/1.0.0/auditTrail answer 503.
+	Audit AuditTrail
 }
 
 // Defaults for Config fields left zero.
@@ -78,7 +90,7 @@ type API struct {
 	auth    Auth
 	logger  *slog.Logger
 	mux     *http.ServeMux
-	limiter *rateLimiter
+	limiter *ratelimit.Limiter
 }
 
 // New returns an API over st and au. A nil logger discards logs.
@@ -108,7 +120,7 @@ func New(cfg Config, st Store, au Auth, logger *slog.Logger) *API {
 		auth:    au,
 		logger:  logger.With("subsystem", "api"),
 		mux:     http.NewServeMux(),
-		limiter: newRateLimiter(cfg.LoginRateLimit, time.Minute),
+		limiter: ratelimit.New(cfg.LoginRateLimit, time.Minute),
 	}
 	a.routes()
 	return a

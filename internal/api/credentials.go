@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/heraldmq/herald/internal/vcd"
 )
@@ -113,53 +111,10 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// rateLimiter counts login attempts per client IP in fixed windows.
-type rateLimiter struct {
-	limit  int
-	window time.Duration
-
-	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	start time.Time
-	count int
-}
-
-func newRateLimiter(limit int, window time.Duration) *rateLimiter {
-	return &rateLimiter{limit: limit, window: window, buckets: make(map[string]*bucket)}
-}
-
-// allow counts one attempt from ip at now. When the limit is exceeded it reports false
-// and how long until the window ends.
-func (l *rateLimiter) allow(ip string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buckets) > 10000 {
-		// Bound memory: drop finished windows.
-		for k, b := range l.buckets {
-			if now.Sub(b.start) >= l.window {
-				delete(l.buckets, k)
-			}
-		}
-	}
-	b := l.buckets[ip]
-	if b == nil || now.Sub(b.start) >= l.window || now.Before(b.start) {
-		b = &bucket{start: now}
-		l.buckets[ip] = b
-	}
-	b.count++
-	if b.count > l.limit {
-		return false, b.start.Add(l.window).Sub(now)
-	}
-	return true, 0
-}
-
 // checkLoginRate answers 429 with Retry-After when r's client IP has made too many
 // login attempts (VCD-COMPAT §11.2).
 func (a *API) checkLoginRate(w http.ResponseWriter, r *http.Request) error {
-	ok, wait := a.limiter.allow(clientIP(r), a.now())
+	ok, wait := a.limiter.Allow(clientIP(r), a.now())
 	if ok {
 		return nil
 	}

@@ -136,8 +136,10 @@ func (a *API) legacyLogin(w http.ResponseWriter, r *http.Request, c *call) error
 	}
 	res, err := a.auth.LegacyLogin(r.Context(), name, password, clientIP(r))
 	if err != nil {
+		a.loginFailed(r, err)
 		return loginError(err)
 	}
+	a.loggedIn(r, res.Principal)
 	w.Header().Set(HeaderLegacyToken, res.LegacyToken)
 	setTokenHeaders(w, res)
 	return a.writeLegacySession(w, r, c, res.Principal)
@@ -151,6 +153,7 @@ func (a *API) legacyLogout(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := a.auth.Logout(r.Context(), c.p.SessionID); err != nil {
 		return err
 	}
+	a.loggedOut(r, c.p.UserID, c.p.OrgID, c.p.UserID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -94,6 +94,7 @@ func (a *API) oauthToken(provider bool) handlerFunc {
 		default:
 			return &oauthError{Code: "unsupported_grant_type", Description: "Supported grant types are refresh_token and " + grantJWTBearer + "."}
 		}
+		a.loggedIn(r, res.Principal)
 		exp := res.Session.Expires
 		if exp.IsZero() {
 			exp = res.Principal.ExpiresAt

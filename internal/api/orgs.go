@@ -123,6 +123,7 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return duplicateName(err, "org", *req.Name)
 	}
+	a.orgEvent(r, evOrgCreate, c.p.UserID, o)
 	j, err := a.orgJSON(r.Context(), o)
 	if err != nil {
 		return err
@@ -174,6 +175,7 @@ func (a *API) updateOrg(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return forbiddenIfMissing(err)
 	}
+	a.orgEvent(r, evOrgModify, c.p.UserID, o)
 	if cur.Enabled && !o.Enabled {
 		if err := a.endOrgSessions(r.Context(), o.ID); err != nil {
 			return err
@@ -224,6 +226,7 @@ func (a *API) deleteOrg(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := a.store.DeleteOrg(ctx, o.ID); err != nil {
 		return forbiddenIfMissing(err)
 	}
+	a.orgEvent(r, evOrgDelete, c.p.UserID, o)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

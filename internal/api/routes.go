@@ -17,6 +17,15 @@ func (a *API) routes() {
 	a.route("GET /api/org/{$}", optAuth, a.legacyOrgList)
 	a.route("GET /api/org/{id}", optAuth, a.legacyOrg)
 
+	// §8.3 external events, §8.4 tasks, §10.2 task queries.
+	a.route("POST /api/admin/org/{id}/events", optAuth, a.postEvent)
+	a.route("POST /api/tasksList/{org}", optAuth, a.createTask)
+	a.route("GET /api/tasksList/{org}", optAuth, a.listOrgTasks)
+	a.route("GET /api/task/{id}", optAuth, a.getTask)
+	a.route("PUT /api/task/{id}", optAuth, a.updateTask)
+	a.route("POST /api/task/{id}/action/cancel", optAuth, a.cancelTask)
+	a.route("GET /api/query", optAuth, a.queryTasks)
+
 	// §2 sessions.
 	a.route("POST "+cloudAPI+"/sessions", 0, a.login(false))
 	a.route("POST "+cloudAPI+"/sessions/provider", 0, a.login(true))
@@ -63,4 +72,7 @@ func (a *API) routes() {
 	a.route("PUT "+heraldAPI+"/serviceAccounts/{id}", optAuth, a.updateServiceAccount)
 	a.route("DELETE "+heraldAPI+"/serviceAccounts/{id}", optAuth, a.deleteServiceAccount)
 	a.route("POST "+heraldAPI+"/serviceAccounts/{id}/secret", optAuth, a.rotateServiceSecret)
+
+	// §10.1 audit trail.
+	a.route("GET "+cloudAPI+"/auditTrail", optAuth, a.listAuditTrail)
 }

@@ -127,8 +127,10 @@ func (a *API) login(provider bool) handlerFunc {
 		}
 		res, err := a.auth.Login(r.Context(), name, password, provider, clientIP(r))
 		if err != nil {
+			a.loginFailed(r, err)
 			return loginError(err)
 		}
+		a.loggedIn(r, res.Principal)
 		v, err := a.principalSession(r.Context(), res.Principal)
 		if err != nil {
 			return err
@@ -166,6 +168,7 @@ func (a *API) deleteCurrentSession(w http.ResponseWriter, r *http.Request, c *ca
 	if err := a.auth.Logout(r.Context(), c.p.SessionID); err != nil {
 		return err
 	}
+	a.loggedOut(r, c.p.UserID, c.p.OrgID, c.p.UserID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -243,6 +246,7 @@ func (a *API) deleteSession(w http.ResponseWriter, r *http.Request, c *call) err
 	if err := a.auth.Logout(r.Context(), s.ID); err != nil {
 		return err
 	}
+	a.loggedOut(r, c.p.UserID, s.OrgID, s.UserID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -277,6 +277,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return duplicateName(err, "user", *req.Username)
 	}
+	a.userEvent(r, evUserCreate, c.p.UserID, u)
 	j, err := a.userJSON(ctx, a.newNames(), u)
 	if err != nil {
 		return err
@@ -374,6 +375,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return forbiddenIfMissing(err)
 	}
+	a.userChanged(r, c.p.UserID, cur, u, unlock)
 	if cur.Enabled && !u.Enabled {
 		if err := a.endSessions(ctx, u.ID); err != nil {
 			return err
@@ -400,6 +402,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err := a.store.DeleteUser(ctx, u.ID); err != nil {
 		return forbiddenIfMissing(err)
 	}
+	a.userEvent(r, evUserDelete, c.p.UserID, u)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -68,6 +68,10 @@ type MQTTConfig struct {
 	MaxPacketBytes int `yaml:"maxPacketBytes"`
 	// MaxInflight bounds unacknowledged QoS>0 messages per session; default 100.
 	MaxInflight int `yaml:"maxInflight"`
+	// ConnectsPerSecondPerIP bounds new MQTT connections (WebSocket upgrades and TCP
+	// accepts) from one client address per second; default 1000. Past it a WebSocket
+	// upgrade gets 429 and a TCP connection is closed at once.
+	ConnectsPerSecondPerIP int `yaml:"connectsPerSecondPerIP"`
 }
 
 // AuthConfig configures logins, sessions and tokens.
@@ -132,7 +136,7 @@ func Default() Config {
 			LoginRatePerMinute: 20,
 			ShutdownTimeout:    Duration(10 * time.Second),
 		},
-		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 100},
+		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 100, ConnectsPerSecondPerIP: 1000},
 		Auth: AuthConfig{
 			AdminName:        "administrator",
 			TokenLifetime:    Duration(24 * time.Hour),
@@ -257,6 +261,9 @@ func (c Config) Validate() error {
 	}
 	if c.MQTT.MaxInflight < 1 || c.MQTT.MaxInflight > 65535 {
 		bad("mqtt.maxInflight", c.MQTT.MaxInflight, "must be between 1 and 65535")
+	}
+	if c.MQTT.ConnectsPerSecondPerIP < 1 {
+		bad("mqtt.connectsPerSecondPerIP", c.MQTT.ConnectsPerSecondPerIP, "must be at least 1")
 	}
 	if c.Auth.AdminName == "" || strings.Contains(c.Auth.AdminName, ":") {
 		bad("auth.adminName", c.Auth.AdminName, "must be non-empty and contain no ':'")

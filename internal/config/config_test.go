@@ -37,6 +37,7 @@ func TestValidate(t *testing.T) {
 		{"log level", func(c *config.Config) { c.Log.Level = "loud" }, "log.level"},
 		{"log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 		{"packet size", func(c *config.Config) { c.MQTT.MaxPacketBytes = 10 }, "mqtt.maxPacketBytes"},
+		{"connect rate", func(c *config.Config) { c.MQTT.ConnectsPerSecondPerIP = 0 }, "mqtt.connectsPerSecondPerIP"},
 		{"empty data dir", func(c *config.Config) { c.DataDir = "" }, "dataDir"},
 	}
 	for _, tc := range tests {

@@ -53,6 +53,9 @@ type Config struct {
 	// LogDedupWindow is how long Append remembers a message id to drop a repeated
 	// append of it. Default 10m; capped at LogMaxAge.
 	LogDedupWindow time.Duration
+	// HistoryMaxAge is how long the audit history (stream HISTORY) keeps a record
+	// (VCD-COMPAT §10.1). Default 90 days.
+	HistoryMaxAge time.Duration
 }
 
 // Defaults applied by withDefaults.
@@ -64,6 +67,7 @@ const (
 	defaultLogMaxAge      = 24 * time.Hour
 	defaultLogMaxBytes    = 1 << 30
 	defaultLogDedupWindow = 10 * time.Minute
+	defaultHistoryMaxAge  = 90 * 24 * time.Hour
 )
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -91,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LogDedupWindow == 0 {
 		c.LogDedupWindow = defaultLogDedupWindow
+	}
+	if c.HistoryMaxAge == 0 {
+		c.HistoryMaxAge = defaultHistoryMaxAge
 	}
 	// JetStream rejects a duplicate window longer than the stream's max age.
 	c.LogDedupWindow = min(c.LogDedupWindow, c.LogMaxAge)
@@ -122,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogMaxBytes < -1 {
 		errs = append(errs, fmt.Errorf("log max bytes %d: must be positive or -1", c.LogMaxBytes))
+	}
+	if c.HistoryMaxAge < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("history max age %v: must be at least 100ms", c.HistoryMaxAge))
 	}
 	if c.LogDedupWindow < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("log dedup window %v: must be at least 100ms", c.LogDedupWindow))

@@ -49,6 +49,7 @@ type DB struct {
 	tokens   *table[vcd.APIToken]
 	keys     *table[vcd.SigningKey]
 	revoked  *table[revocation]
+	tasks    *table[TaskRecord] // herald_tasks; see task.go
 
 	// Secondary indexes, each guarded by its table's mu.
 	orgByName       map[string]string            // lowercased name → org id
@@ -60,6 +61,7 @@ type DB struct {
 	site     vcd.Site
 	feed     feed
 	retained retained // herald_retained, watched
+	history  history  // stream HISTORY and its query index (history.go)
 
 	stopWatch context.CancelFunc // ends the watchers
 	watchers  sync.WaitGroup     // the watcher goroutines
@@ -123,19 +125,25 @@ func (db *DB) open(ctx context.Context) error {
 	if err := db.ensureLog(ctx); err != nil {
 		return err
 	}
+	if err := db.ensureHistory(ctx); err != nil {
+		return err
+	}
 
 	// The watchers outlive ctx: they run until Close.
 	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	db.stopWatch = stop
 	for _, w := range []interface {
 		watch(ctx, watchCtx context.Context, wg *sync.WaitGroup) error
-	}{db.orgs, db.users, db.sessions, db.tokens, db.keys, db.revoked, db.accounts.t} {
+	}{db.orgs, db.users, db.sessions, db.tokens, db.keys, db.revoked, db.accounts.t, db.tasks} {
 		if err := w.watch(ctx, watchCtx, &db.watchers); err != nil {
 			return unavailable("load cache", err)
 		}
 	}
 	if err := db.watchRetained(ctx, watchCtx, kvs[bucketRetained], &db.watchers); err != nil {
 		return unavailable("load cache", err)
+	}
+	if err := db.openHistory(ctx, watchCtx, &db.watchers); err != nil {
+		return err
 	}
 	return db.ensureSite(ctx, kvs[bucketMeta])
 }
@@ -214,6 +222,7 @@ func (db *DB) ensureBuckets(ctx context.Context) (map[string]jetstream.KeyValue,
 		{Bucket: bucketTokens, Description: "herald api tokens by id"},
 		{Bucket: bucketKeys, Description: "herald jwt signing keys by kid"},
 		{Bucket: bucketServiceAccounts, Description: "herald mqtt service accounts by id"},
+		{Bucket: bucketTasks, Description: "herald producer tasks by id"},
 		{Bucket: bucketMeta, Description: "herald site identity"},
 		{Bucket: bucketRetained, Description: "herald mqtt retained messages by topic"},
 		{

@@ -23,6 +23,7 @@
 //	herald_sessions  <session id>              vcd.Session
 //	herald_tokens    <token id>                vcd.APIToken
 //	herald_service_accounts <id>               vcd.ServiceAccount (to move to vcd)
+//	herald_tasks     <task id>                 TaskRecord (the task itself opaque, in Data)
 //	herald_keys      <kid>                     vcd.SigningKey
 //	herald_meta      site                      vcd.Site (id generated once)
 //	herald_revoked   <hex of jti>              {sessionId, revoked}; bucket TTL
@@ -132,4 +133,23 @@
 // Append and SetRetained need a quorum and otherwise fail as vcd.CodeUnavailable, while
 // Feed keeps waiting and resumes when the stream has a leader again. Every node runs
 // its own Feed over the same stream, and a session can replay on any node.
+//
+// # Audit history
+//
+// Stream HISTORY (subjects history.<org>.<user>, file storage, Config.Replicas, limits
+// retention for Config.HistoryMaxAge, default 90 days, AllowDirect) holds one
+// AuditRecord per event notification: the index fields in header Herald-Audit
+// (encodeAudit) and the caller's rendering of the record as the body. AppendAudit
+// publishes with Nats-Msg-Id set to the record's id and also refuses an id this node's
+// index already holds, so a record is stored once even when it comes back after the
+// dedup window. ProjectHistory follows NOTIFY's publish.> subjects with the durable
+// consumer herald_history (shared by the nodes, explicit acks after the append), so
+// projection resumes after a restart and loses nothing.
+//
+// Every node keeps a query index of HISTORY in memory (about 120 bytes a record, no
+// body): Open loads it with a headers-only ordered consumer and a goroutine follows new
+// records until Close; another drops records retention removed, once a minute.
+// QueryAudit scans the list of the caller's scope (all, an org, a user) sorted by
+// (time, sequence), narrowed by a binary search on time, and reads the page's bodies by
+// direct get. AuditQuery.MaxSeq freezes the set of records for stable paging.
 package store

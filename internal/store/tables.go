@@ -83,6 +83,7 @@ func (db *DB) initTables(kvs map[string]jetstream.KeyValue) {
 	db.keys.emit = emit
 
 	db.initServiceAccounts(kvs)
+	db.initTasks(kvs)
 
 	// JWT ids are chosen by the issuer and need not be valid KV keys, so the key is
 	// their hex encoding; the cache is keyed by the id itself.

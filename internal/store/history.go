@@ -1,0 +1,289 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// HistorySubjectPrefix starts every subject of the history stream:
+// history.<org id>.<user id> ("_" for an id that is empty or not a subject token).
+const HistorySubjectPrefix = "history."
+
+// streamHistory is the audit history stream; doc.go describes it.
+const streamHistory = "HISTORY"
+
+// consumerHistory is the durable consumer of NOTIFY that ProjectHistory shares between
+// the nodes.
+const consumerHistory = "herald_history"
+
+// hdrAudit carries an audit record's index fields (encodeAudit), so that the index
+// loads from headers alone.
+const hdrAudit = "Herald-Audit"
+
+// auditVersion is the first byte of an encoded hdrAudit value.
+const auditVersion = 1
+
+// maxAuditText bounds each text field of an AuditRecord.
+const maxAuditText = 4096
+
+// AuditRecord is one audit-trail record (VCD-COMPAT §10.1): the fields the query index
+// keeps, and Data, the caller's rendering of the whole record, opaque to the store.
+// Ids are bare UUIDs except OrgID and UserID, which may be any text.
+type AuditRecord struct {
+	ID               string    // the notification's eventId, a UUID: one record per id
+	Time             time.Time // kept to the millisecond
+	OrgID            string
+	OrgName          string
+	UserID           string
+	UserName         string
+	EventType        string
+	Success          bool
+	EntityID         string // a UUID or empty
+	EntityName       string
+	TaskID           string // a UUID or empty
+	ServiceNamespace string
+	External         bool
+	Data             []byte
+}
+
+// ensureHistory creates the HISTORY stream or updates its configuration.
+func (db *DB) ensureHistory(ctx context.Context) error {
+	s, err := db.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        streamHistory,
+		Description: "herald audit history",
+		Subjects:    []string{HistorySubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    db.cfg.Replicas,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      db.cfg.HistoryMaxAge,
+		MaxBytes:    -1,
+		MaxMsgs:     -1,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  min(db.cfg.LogDedupWindow, db.cfg.HistoryMaxAge),
+		AllowDirect: true,
+	})
+	if err != nil {
+		return unavailable("stream "+streamHistory, err)
+	}
+	db.history.stream = s
+	return nil
+}
+
+// AppendAudit stores rec in the history stream once JetStream acknowledges it. The
+// record's ID de-duplicates: a record whose ID (and time) this node's index already
+// holds, or whose ID was appended within Config.LogDedupWindow, is not stored again,
+// and AppendAudit reports dup true with the original sequence. The record appears in
+// QueryAudit on every node when its index follower delivers it (milliseconds). An ID
+// that is not a UUID, an EntityID or TaskID that is neither empty nor a UUID, a zero
+// Time or an over-long field is vcd.CodeInvalid; failing to reach JetStream is
+// vcd.CodeUnavailable.
+func (db *DB) AppendAudit(ctx context.Context, rec AuditRecord) (seq uint64, dup bool, err error) {
+	if err := checkAudit(&rec); err != nil {
+		return 0, false, err
+	}
+	id, _ := parseUUID(rec.ID)
+	if seq, ok := db.history.ix.has(id, rec.Time.UnixMilli()); ok {
+		return seq, true, nil
+	}
+	m := &nats.Msg{
+		Subject: HistorySubjectPrefix + subjectToken(rec.OrgID) + "." + subjectToken(rec.UserID),
+		Data:    rec.Data,
+		Header: nats.Header{
+			jetstream.MsgIDHeader: []string{rec.ID},
+			hdrAudit:              []string{encodeAudit(rec)},
+		},
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
+		defer cancel()
+	}
+	ack, err := db.js.PublishMsg(ctx, m)
+	if err != nil {
+		return 0, false, appendError(err)
+	}
+	return ack.Sequence, ack.Duplicate, nil
+}
+
+// checkAudit validates rec and lowercases its UUIDs.
+func checkAudit(rec *AuditRecord) error {
+	if _, ok := parseUUID(rec.ID); !ok {
+		return vcd.Errorf(vcd.CodeInvalid, "audit record id %q is not a UUID", rec.ID)
+	}
+	rec.ID = strings.ToLower(rec.ID)
+	for _, p := range []*string{&rec.EntityID, &rec.TaskID} {
+		if *p == "" {
+			continue
+		}
+		if _, ok := parseUUID(*p); !ok {
+			return vcd.Errorf(vcd.CodeInvalid, "audit record entity or task id %q is not a UUID", *p)
+		}
+		*p = strings.ToLower(*p)
+	}
+	if rec.Time.IsZero() {
+		return vcd.Errorf(vcd.CodeInvalid, "audit record time is required")
+	}
+	for _, s := range []string{rec.OrgID, rec.OrgName, rec.UserID, rec.UserName, rec.EventType, rec.EntityName, rec.ServiceNamespace} {
+		if len(s) > maxAuditText {
+			return vcd.Errorf(vcd.CodeInvalid, "audit record field longer than %d bytes", maxAuditText)
+		}
+	}
+	return nil
+}
+
+// subjectToken returns s if it can be one token of a literal subject, else "_".
+func subjectToken(s string) string {
+	if s == "" || strings.ContainsAny(s, ".*> \t\r\n") || !validSubject(s, false) {
+		return "_"
+	}
+	return s
+}
+
+// Flag bits of an encoded audit record.
+const (
+	auditSuccess  = 1 << 0
+	auditExternal = 1 << 1
+)
+
+// encodeAudit encodes rec's index fields as the hdrAudit value: base64 (standard, no
+// padding) of version, Unix milliseconds (varint), flags, then ID, OrgID, OrgName,
+// UserID, UserName, EventType, EntityID, EntityName, TaskID, ServiceNamespace, each
+// as a uvarint length and bytes.
+func encodeAudit(rec AuditRecord) string {
+	b := make([]byte, 0, 256)
+	b = append(b, auditVersion)
+	b = binary.AppendVarint(b, rec.Time.UnixMilli())
+	var flags byte
+	if rec.Success {
+		flags |= auditSuccess
+	}
+	if rec.External {
+		flags |= auditExternal
+	}
+	b = append(b, flags)
+	for _, s := range [...]string{rec.ID, rec.OrgID, rec.OrgName, rec.UserID, rec.UserName, rec.EventType,
+		rec.EntityID, rec.EntityName, rec.TaskID, rec.ServiceNamespace} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return base64.RawStdEncoding.EncodeToString(b)
+}
+
+// errBadAudit reports an undecodable hdrAudit value.
+var errBadAudit = errors.New("bad audit header")
+
+// decodeAudit decodes a hdrAudit value into rec's index fields.
+func decodeAudit(s string) (AuditRecord, error) {
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil || len(b) < 2 || b[0] != auditVersion {
+		return AuditRecord{}, errBadAudit
+	}
+	b = b[1:]
+	ms, n := binary.Varint(b)
+	if n <= 0 || n >= len(b) {
+		return AuditRecord{}, errBadAudit
+	}
+	flags := b[n]
+	b = b[n+1:]
+	var f [10]string
+	for i := range f {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return AuditRecord{}, errBadAudit
+		}
+		f[i] = string(b[n : n+int(l)])
+		b = b[n+int(l):]
+	}
+	if len(b) != 0 {
+		return AuditRecord{}, errBadAudit
+	}
+	return AuditRecord{ID: f[0], Time: time.UnixMilli(ms).UTC(), OrgID: f[1], OrgName: f[2], UserID: f[3],
+		UserName: f[4], EventType: f[5], Success: flags&auditSuccess != 0, EntityID: f[6], EntityName: f[7],
+		TaskID: f[8], ServiceNamespace: f[9], External: flags&auditExternal != 0}, nil
+}
+
+// ProjectHistory appends an audit record to the history stream for every event
+// notification of the log, until ctx is done. It reads NOTIFY's publish.> subjects
+// through the durable consumer herald_history, which every node shares: each
+// notification goes to one node, and a restarted node resumes after the last one
+// acknowledged. fn converts a notification; false means it has no audit record
+// (a TASK or METRICS message, or one fn cannot read). A message is acknowledged only
+// after its record is stored, so none is lost; one redelivered after a crash is
+// stored once, because AppendAudit de-duplicates by ID. A record AppendAudit refuses
+// as invalid is logged and skipped. fn runs on the caller's goroutine. ProjectHistory
+// returns nil when ctx is done, or a vcd.CodeUnavailable error when the DB is closed.
+func (db *DB) ProjectHistory(ctx context.Context, fn func(Message) (AuditRecord, bool)) error {
+	for attempt := 1; ; attempt++ {
+		progress, err := db.projectOnce(ctx, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if db.nc.IsClosed() {
+			return unavailable("project history", err)
+		}
+		if progress {
+			attempt = 1
+		}
+		db.logger.Warn("history projector restarting", "attempt", attempt, "err", err)
+		if err := sleepCtx(ctx, min(time.Duration(attempt)*100*time.Millisecond, 2*time.Second)); err != nil {
+			return nil
+		}
+	}
+}
+
+// projectOnce runs the durable consumer until it fails or ctx is done; progress
+// reports whether any message was acknowledged.
+func (db *DB) projectOnce(ctx context.Context, fn func(Message) (AuditRecord, bool)) (progress bool, err error) {
+	cons, err := db.js.CreateOrUpdateConsumer(ctx, streamNotify, jetstream.ConsumerConfig{
+		Durable:       consumerHistory,
+		Description:   "herald audit history projector",
+		FilterSubject: NotifySubjectPrefix + "publish.>",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 4 * feedBatch,
+		Replicas:      db.cfg.Replicas,
+	})
+	if err != nil {
+		return false, fmt.Errorf("history consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(feedBatch))
+	if err != nil {
+		return false, fmt.Errorf("consume: %w", err)
+	}
+	defer stopOnDone(ctx, it)()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return progress, err
+		}
+		msg, _, err := message(m)
+		if err != nil {
+			return progress, err
+		}
+		if rec, ok := fn(msg); ok {
+			if _, _, err := db.AppendAudit(ctx, rec); err != nil {
+				if vcd.CodeOf(err) != vcd.CodeInvalid {
+					// Redelivered at once, to this node's next consumer or another node's.
+					_ = m.Nak()
+					return progress, err
+				}
+				db.logger.Warn("audit record refused", "seq", msg.Seq, "err", err)
+			}
+		}
+		if err := m.Ack(); err != nil {
+			return progress, fmt.Errorf("ack: %w", err)
+		}
+		progress = true
+	}
+}

@@ -1,0 +1,658 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// history is the DB's audit history: the stream handle and this node's query index.
+type history struct {
+	stream jetstream.Stream
+	ix     auditIndex
+}
+
+// historyPruneEvery is how often the index drops records the stream no longer holds.
+const historyPruneEvery = time.Minute
+
+// fetchWorkers bounds the direct gets QueryAudit runs at once for a page.
+const fetchWorkers = 8
+
+// AuditQuery selects a page of audit records. Records are ordered by (time, sequence),
+// newest first unless Asc, so that a page stays the same while records are added: pass
+// back the AuditPage's MaxSeq to see the set as it was.
+type AuditQuery struct {
+	// OrgID and UserID restrict visibility: a non-empty OrgID keeps the records of that
+	// org, a non-empty UserID those of that user; both empty means every record.
+	OrgID  string
+	UserID string
+	// From and To bound the record time, inclusively; a zero value is open. They only
+	// narrow the scan through the index: Match stays the authority (for =gt= versus =ge=).
+	From, To time.Time
+	// EventType, when set, keeps only the records whose event type it accepts. It is
+	// called once per distinct type, so it is the cheap way to narrow a scan; Match
+	// still runs on what it keeps.
+	EventType func(eventType string) bool
+	// Match, when set, keeps only the records it accepts. The entry is valid only during
+	// the call and is reused.
+	Match func(e *AuditEntry) bool
+	// Asc orders oldest first.
+	Asc bool
+	// Page is 1-based; PageSize is the page's length (at least 1).
+	Page, PageSize int
+	// MaxSeq, when set, ignores records stored after that sequence.
+	MaxSeq uint64
+}
+
+// AuditPage is one page of QueryAudit.
+type AuditPage struct {
+	Total   int           // records that match, on every page
+	Records []AuditRecord // the page, in order, with Data
+	// MaxSeq is the sequence bound the query saw: the query's MaxSeq, or the index's
+	// newest record when that was zero. Passing it back keeps later pages stable.
+	MaxSeq uint64
+}
+
+// entry is one record of the index: about 100 bytes, no payload.
+type entry struct {
+	seq                                             uint64
+	ms                                              int64 // time, Unix milliseconds
+	id, entity, task                                uuid
+	org, orgName, user, userName, typ, entName, svc uint32 // symbols
+	flags                                           byte
+}
+
+// uuid is a UUID's 16 bytes; the zero value stands for "none".
+type uuid [16]byte
+
+// auditIndex is the in-memory query index of the history stream, fed in sequence order
+// by followHistory. Records live in arena in sequence order; all, byOrg and byUser
+// list their positions (arena index + base) sorted by (time, seq), so a visibility
+// scope is one list and a time range a binary search in it.
+type auditIndex struct {
+	mu     sync.RWMutex
+	arena  []entry
+	base   uint32 // position of arena[0]; grows as pruning drops the oldest
+	all    []uint32
+	byOrg  map[uint32][]uint32
+	byUser map[uint32][]uint32
+	syms   []string          // symbol → text; 0 is ""
+	symIdx map[string]uint32 // text → symbol
+	last   uint64            // highest sequence added
+}
+
+// sym returns the symbol of s, adding it. Lock held on entry.
+func (ix *auditIndex) sym(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if n, ok := ix.symIdx[s]; ok {
+		return n
+	}
+	if ix.symIdx == nil {
+		ix.symIdx = make(map[string]uint32)
+		ix.syms = []string{""}
+	}
+	n := uint32(len(ix.syms))
+	ix.syms = append(ix.syms, s)
+	ix.symIdx[s] = n
+	return n
+}
+
+// lookup returns the symbol of s without adding it. Read lock held on entry.
+func (ix *auditIndex) lookup(s string) (uint32, bool) {
+	n, ok := ix.symIdx[s]
+	return n, ok
+}
+
+// before reports whether entry a sorts before b: by time, then sequence.
+func before(a, b *entry) bool {
+	return a.ms < b.ms || a.ms == b.ms && a.seq < b.seq
+}
+
+func (ix *auditIndex) at(pos uint32) *entry { return &ix.arena[pos-ix.base] }
+
+// add indexes rec stored at seq. Records must come in increasing sequence order; an
+// older sequence is ignored.
+func (ix *auditIndex) add(seq uint64, rec *AuditRecord) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if seq <= ix.last {
+		return
+	}
+	ix.last = seq
+	e := entry{seq: seq, ms: rec.Time.UnixMilli(), org: ix.sym(rec.OrgID), orgName: ix.sym(rec.OrgName),
+		user: ix.sym(rec.UserID), userName: ix.sym(rec.UserName), typ: ix.sym(rec.EventType),
+		entName: ix.sym(rec.EntityName), svc: ix.sym(rec.ServiceNamespace)}
+	e.id, _ = parseUUID(rec.ID)
+	e.entity, _ = parseUUID(rec.EntityID)
+	e.task, _ = parseUUID(rec.TaskID)
+	if rec.Success {
+		e.flags |= auditSuccess
+	}
+	if rec.External {
+		e.flags |= auditExternal
+	}
+	pos := ix.base + uint32(len(ix.arena))
+	ix.arena = append(ix.arena, e)
+	if ix.byOrg == nil {
+		ix.byOrg = make(map[uint32][]uint32)
+		ix.byUser = make(map[uint32][]uint32)
+	}
+	ix.all = ix.insert(ix.all, pos)
+	ix.byOrg[e.org] = ix.insert(ix.byOrg[e.org], pos)
+	ix.byUser[e.user] = ix.insert(ix.byUser[e.user], pos)
+}
+
+// insert adds pos to list in (time, seq) order. Records arrive roughly in time order,
+// so this is almost always an append. Lock held on entry.
+func (ix *auditIndex) insert(list []uint32, pos uint32) []uint32 {
+	e := ix.at(pos)
+	n := len(list)
+	if n == 0 || before(ix.at(list[n-1]), e) {
+		return append(list, pos)
+	}
+	i, _ := slices.BinarySearchFunc(list, e, func(p uint32, e *entry) int {
+		if before(ix.at(p), e) {
+			return -1
+		}
+		return 1
+	})
+	return slices.Insert(list, i, pos)
+}
+
+// has returns the sequence of the record with this id and time, if indexed.
+func (ix *auditIndex) has(id uuid, ms int64) (uint64, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	i := ix.search(ix.all, ms, false)
+	for ; i < len(ix.all); i++ {
+		e := ix.at(ix.all[i])
+		if e.ms != ms {
+			break
+		}
+		if e.id == id {
+			return e.seq, true
+		}
+	}
+	return 0, false
+}
+
+// search returns the index in list of the first entry with time ≥ ms (after: > ms).
+// Read lock held on entry.
+func (ix *auditIndex) search(list []uint32, ms int64, after bool) int {
+	i, _ := slices.BinarySearchFunc(list, ms, func(p uint32, ms int64) int {
+		t := ix.at(p).ms
+		if t < ms || after && t == ms {
+			return -1
+		}
+		return 1
+	})
+	return i
+}
+
+// prune drops the records with a sequence below first, which the stream no longer
+// holds. The arena is in sequence order, so they are a prefix of it.
+func (ix *auditIndex) prune(first uint64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	k, _ := slices.BinarySearchFunc(ix.arena, first, func(e entry, s uint64) int {
+		if e.seq < s {
+			return -1
+		}
+		return 1
+	})
+	if k == 0 {
+		return
+	}
+	// Copy rather than re-slice, so the dropped entries' memory is freed.
+	ix.arena = slices.Clone(ix.arena[k:])
+	ix.base += uint32(k)
+	keep := func(list []uint32) []uint32 {
+		return slices.DeleteFunc(list, func(p uint32) bool { return p < ix.base })
+	}
+	ix.all = keep(ix.all)
+	for s, l := range ix.byOrg {
+		if l = keep(l); len(l) == 0 {
+			delete(ix.byOrg, s)
+		} else {
+			ix.byOrg[s] = l
+		}
+	}
+	for s, l := range ix.byUser {
+		if l = keep(l); len(l) == 0 {
+			delete(ix.byUser, s)
+		} else {
+			ix.byUser[s] = l
+		}
+	}
+}
+
+// AuditEntry is an indexed audit record as QueryAudit's Match sees it: the index fields
+// without Data. Ids are bare lowercase UUIDs where the record had UUIDs.
+type AuditEntry struct {
+	ix *auditIndex
+	e  *entry
+}
+
+// ID returns the record's id (the event's UUID).
+func (a *AuditEntry) ID() string { return formatUUID(a.e.id) }
+
+// Time returns the record's time, in UTC, to the millisecond.
+func (a *AuditEntry) Time() time.Time { return time.UnixMilli(a.e.ms).UTC() }
+
+// OrgID returns the id of the record's org.
+func (a *AuditEntry) OrgID() string { return a.ix.syms[a.e.org] }
+
+// OrgName returns the name of the record's org.
+func (a *AuditEntry) OrgName() string { return a.ix.syms[a.e.orgName] }
+
+// UserID returns the id of the acting user.
+func (a *AuditEntry) UserID() string { return a.ix.syms[a.e.user] }
+
+// UserName returns the name of the acting user.
+func (a *AuditEntry) UserName() string { return a.ix.syms[a.e.userName] }
+
+// EventType returns the event type.
+func (a *AuditEntry) EventType() string { return a.ix.syms[a.e.typ] }
+
+// Success reports whether the operation succeeded.
+func (a *AuditEntry) Success() bool { return a.e.flags&auditSuccess != 0 }
+
+// External reports whether the record is of an external event.
+func (a *AuditEntry) External() bool { return a.e.flags&auditExternal != 0 }
+
+// EntityID returns the entity's id, or "".
+func (a *AuditEntry) EntityID() string { return formatUUID(a.e.entity) }
+
+// EntityName returns the entity's name.
+func (a *AuditEntry) EntityName() string { return a.ix.syms[a.e.entName] }
+
+// TaskID returns the task's id, or "".
+func (a *AuditEntry) TaskID() string { return formatUUID(a.e.task) }
+
+// ServiceNamespace returns the external event's service namespace, or "".
+func (a *AuditEntry) ServiceNamespace() string { return a.ix.syms[a.e.svc] }
+
+// find runs q over the index and returns the sequences of the page, the total and
+// the sequence bound used.
+func (ix *auditIndex) find(q *AuditQuery) (seqs []uint64, total int, maxSeq uint64) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	maxSeq = ix.last
+	if q.MaxSeq != 0 && q.MaxSeq < maxSeq {
+		maxSeq = q.MaxSeq
+	}
+	list := ix.all
+	wantOrg, checkOrg := uint32(0), false
+	switch {
+	case q.UserID != "":
+		u, ok := ix.lookup(q.UserID)
+		if !ok {
+			return nil, 0, maxSeq
+		}
+		list = ix.byUser[u]
+		if q.OrgID != "" {
+			if wantOrg, checkOrg = ix.lookup(q.OrgID); !checkOrg {
+				return nil, 0, maxSeq
+			}
+		}
+	case q.OrgID != "":
+		o, ok := ix.lookup(q.OrgID)
+		if !ok {
+			return nil, 0, maxSeq
+		}
+		list = ix.byOrg[o]
+	}
+	lo, hi := 0, len(list)
+	if !q.From.IsZero() {
+		lo = ix.search(list, q.From.UnixMilli(), false)
+	}
+	if !q.To.IsZero() {
+		// Milliseconds: a bound inside a millisecond keeps that millisecond.
+		hi = ix.search(list, q.To.UnixMilli(), true)
+	}
+	if lo >= hi {
+		return nil, 0, maxSeq
+	}
+	skip := (max(q.Page, 1) - 1) * q.PageSize
+	if q.Match == nil && q.EventType == nil && !checkOrg {
+		if excl, ok := ix.newer(list, lo, hi, maxSeq, q); ok {
+			return ix.slice(list, lo, hi, excl, skip, q), hi - lo - len(excl), maxSeq
+		}
+	}
+	view := AuditEntry{ix: ix}
+	var types []int8 // per event-type symbol: 0 not yet asked, 1 kept, -1 dropped
+	if q.EventType != nil {
+		types = make([]int8, len(ix.syms))
+	}
+	for k := lo; k < hi; k++ {
+		i := k
+		if !q.Asc {
+			i = hi - 1 - (k - lo)
+		}
+		e := ix.at(list[i])
+		if e.seq > maxSeq || checkOrg && e.org != wantOrg {
+			continue
+		}
+		if types != nil {
+			if types[e.typ] == 0 {
+				types[e.typ] = -1
+				if q.EventType(ix.syms[e.typ]) {
+					types[e.typ] = 1
+				}
+			}
+			if types[e.typ] < 0 {
+				continue
+			}
+		}
+		if q.Match != nil {
+			view.e = e
+			if !q.Match(&view) {
+				continue
+			}
+		}
+		total++
+		if total > skip && len(seqs) < q.PageSize {
+			seqs = append(seqs, e.seq)
+		}
+	}
+	return seqs, total, maxSeq
+}
+
+// maxExcluded bounds the records stored after a query's MaxSeq that the unfiltered
+// path handles by position; beyond it, find scans.
+const maxExcluded = 4096
+
+// newer returns the indexes in list[lo:hi], ascending, of the records stored after
+// maxSeq, found from the end of the arena (which is in sequence order) rather than by
+// scanning the list. It reports false when there are too many. Read lock held on
+// entry.
+func (ix *auditIndex) newer(list []uint32, lo, hi int, maxSeq uint64, q *AuditQuery) ([]int, bool) {
+	k, _ := slices.BinarySearchFunc(ix.arena, maxSeq+1, func(e entry, s uint64) int {
+		if e.seq < s {
+			return -1
+		}
+		return 1
+	})
+	if len(ix.arena)-k > maxExcluded {
+		return nil, false
+	}
+	var excl []int
+	for a := k; a < len(ix.arena); a++ {
+		e := &ix.arena[a]
+		i, found := slices.BinarySearchFunc(list, e, func(p uint32, e *entry) int {
+			switch x := ix.at(p); {
+			case x == e:
+				return 0
+			case before(x, e):
+				return -1
+			}
+			return 1
+		})
+		if found && i >= lo && i < hi {
+			excl = append(excl, i)
+		}
+	}
+	slices.Sort(excl)
+	return excl, true
+}
+
+// slice returns the sequences of the page of list[lo:hi] without the indexes excl
+// (ascending), skipping skip records, in q's order. Read lock held on entry.
+func (ix *auditIndex) slice(list []uint32, lo, hi int, excl []int, skip int, q *AuditQuery) []uint64 {
+	if !q.Asc {
+		// Mirror the excluded indexes into descending order.
+		m := make([]int, len(excl))
+		for n, x := range excl {
+			m[len(excl)-1-n] = lo + hi - 1 - x
+		}
+		excl = m
+	}
+	pos := func(j int) int { // the j-th index of the range in query order
+		if q.Asc {
+			return j
+		}
+		return lo + hi - 1 - j
+	}
+	j, x := lo+skip, 0
+	for ; x < len(excl) && excl[x] <= j; x++ {
+		j++
+	}
+	var seqs []uint64
+	for ; j < hi && len(seqs) < q.PageSize; j++ {
+		if x < len(excl) && excl[x] == j {
+			x++
+			continue
+		}
+		seqs = append(seqs, ix.at(list[pos(j)]).seq)
+	}
+	return seqs
+}
+
+// QueryAudit returns a page of the audit records q selects, from this node's index,
+// with each record's Data read from the stream by sequence. A record that retention
+// removed between the index scan and the read is left out of the page. PageSize below
+// 1 is vcd.CodeInvalid; failing to read the stream is vcd.CodeUnavailable.
+func (db *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
+	if q.PageSize < 1 {
+		return AuditPage{}, vcd.Errorf(vcd.CodeInvalid, "page size must be at least 1")
+	}
+	seqs, total, maxSeq := db.history.ix.find(&q)
+	recs := make([]AuditRecord, len(seqs))
+	found := make([]bool, len(seqs))
+	errs := make([]error, len(seqs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(fetchWorkers, len(seqs)) {
+		wg.Go(func() {
+			for i := range next {
+				recs[i], found[i], errs[i] = db.getAudit(ctx, seqs[i])
+			}
+		})
+	}
+	for i := range seqs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return AuditPage{}, unavailable("query audit", err)
+	}
+	page := AuditPage{Total: total, MaxSeq: maxSeq, Records: make([]AuditRecord, 0, len(recs))}
+	for i, r := range recs {
+		if found[i] {
+			page.Records = append(page.Records, r)
+		}
+	}
+	return page, nil
+}
+
+// getAudit reads the record at seq; found is false if the stream no longer holds it.
+func (db *DB) getAudit(ctx context.Context, seq uint64) (rec AuditRecord, found bool, err error) {
+	m, err := db.history.stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return AuditRecord{}, false, nil
+	}
+	if err != nil {
+		return AuditRecord{}, false, fmt.Errorf("get %d: %w", seq, err)
+	}
+	rec, err = decodeAudit(m.Header.Get(hdrAudit))
+	if err != nil {
+		return AuditRecord{}, false, fmt.Errorf("decode %d: %w", seq, err)
+	}
+	rec.Data = m.Data
+	return rec, true, nil
+}
+
+// openHistory loads the index from the history stream, returns when it holds every
+// record stored at the call, and leaves two goroutines on wg until watchCtx ends: the
+// follower, which adds new records, and the pruner, which drops expired ones.
+func (db *DB) openHistory(ctx, watchCtx context.Context, wg *sync.WaitGroup) error {
+	info, err := db.history.stream.Info(ctx)
+	if err != nil {
+		return unavailable("history info", err)
+	}
+	target := info.State.LastSeq
+	loaded := make(chan struct{})
+	var once sync.Once
+	reached := func(seq uint64) {
+		if seq >= target {
+			once.Do(func() { close(loaded) })
+		}
+	}
+	reached(0)
+	if info.State.Msgs == 0 {
+		once.Do(func() { close(loaded) })
+	}
+	wg.Go(func() { db.followHistory(watchCtx, info.State.FirstSeq, target, reached) })
+	wg.Go(func() { db.pruneHistory(watchCtx) })
+	select {
+	case <-loaded:
+		return nil
+	case <-ctx.Done():
+		return unavailable("load history index", ctx.Err())
+	}
+}
+
+// followHistory feeds the index from seq from on with an ordered consumer that
+// delivers headers only, restarting it after a failure, until ctx is done. reached
+// is told each sequence indexed, and target itself if the stream holds it no more.
+func (db *DB) followHistory(ctx context.Context, from, target uint64, reached func(uint64)) {
+	next := max(from, 1)
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		before := next
+		err := db.followHistoryOnce(ctx, &next, target, reached)
+		if ctx.Err() != nil || db.nc.IsClosed() {
+			return
+		}
+		if next != before {
+			attempt = 1
+		}
+		db.logger.Warn("history index feed restarting", "from", next, "attempt", attempt, "err", err)
+		if sleepCtx(ctx, min(time.Duration(attempt)*100*time.Millisecond, 2*time.Second)) != nil {
+			return
+		}
+	}
+}
+
+func (db *DB) followHistoryOnce(ctx context.Context, next *uint64, target uint64, reached func(uint64)) error {
+	cons, err := db.js.OrderedConsumer(ctx, streamHistory, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   *next,
+		HeadersOnly:   true,
+	})
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(feedBatch))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer stopOnDone(ctx, it)()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return err
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("message metadata: %w", err)
+		}
+		seq := md.Sequence.Stream
+		if seq < *next {
+			continue
+		}
+		*next = seq + 1
+		if rec, err := decodeAudit(m.Headers().Get(hdrAudit)); err != nil {
+			db.logger.Warn("undecodable audit record", "seq", seq, "err", err)
+		} else {
+			db.history.ix.add(seq, &rec)
+		}
+		reached(seq)
+		if md.NumPending == 0 {
+			// Retention may have removed the records up to target before we read them.
+			reached(target)
+		}
+	}
+}
+
+// pruneHistory drops expired records from the index every historyPruneEvery until ctx
+// is done.
+func (db *DB) pruneHistory(ctx context.Context) {
+	t := time.NewTicker(historyPruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		info, err := db.history.stream.Info(ctx)
+		if err != nil {
+			continue // the next tick tries again
+		}
+		db.history.ix.prune(info.State.FirstSeq)
+	}
+}
+
+// parseUUID parses a UUID in 8-4-4-4-12 form, in either case.
+func parseUUID(s string) (uuid, bool) {
+	var u uuid
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if s[i] == '-' {
+			i--
+			continue
+		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return uuid{}, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+	}
+	return u, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// formatUUID returns u in lowercase 8-4-4-4-12 form, or "" for the zero uuid.
+func formatUUID(u uuid) string {
+	if u == (uuid{}) {
+		return ""
+	}
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}
