@@ -24,18 +24,21 @@ type Notifier interface {
 
 // Event type suffixes herald raises (VCD-COMPAT §8.2), after notify.EventTypePrefix.
 const (
-	evLogin        = "session/login"
-	evLogout       = "session/logout"
-	evUserCreate   = "user/create"
-	evUserModify   = "user/modify"
-	evUserDelete   = "user/delete"
-	evUserEnable   = "user/enable"
-	evUserDisable  = "user/disable"
-	evUserLockout  = "user/lockout"
-	evUserUnlock   = "user/unlock"
-	evOrgCreate    = "org/create"
-	evOrgModify    = "org/modify"
-	evOrgDelete    = "org/delete"
+	evLogin       = "session/login"
+	evLogout      = "session/logout"
+	evUserCreate  = "user/create"
+	evUserModify  = "user/modify"
+	evUserDelete  = "user/delete"
+	evUserEnable  = "user/enable"
+	evUserDisable = "user/disable"
+	evUserLockout = "user/lockout"
+	evUserUnlock  = "user/unlock"
+	evOrgCreate   = "org/create"
+	evOrgModify   = "org/modify"
+	evOrgDelete   = "org/delete"
+	// API-token events are herald's names: VCD's event list has none for tokens.
+	evTokenCreate  = "token/create"
+	evTokenDelete  = "token/delete"
 	evTaskCreate   = "task/create"
 	evTaskStart    = "task/start"
 	evTaskComplete = "task/complete"
@@ -90,6 +93,13 @@ func (a *API) userEvent(r *http.Request, typ, actorID string, u vcd.User) {
 func (a *API) orgEvent(r *http.Request, typ, actorID string, o vcd.Org) {
 	a.raise(r, notify.EventInfo{Type: typ, Success: true, OrgID: o.ID, UserID: actorID,
 		EntityType: vcd.KindOrg, EntityID: o.ID, EntityName: o.Name})
+}
+
+// tokenEvent raises event typ about API token t, routed to the token's org and the
+// acting user actorID.
+func (a *API) tokenEvent(r *http.Request, typ, actorID string, t vcd.APIToken) {
+	a.raise(r, notify.EventInfo{Type: typ, Success: true, OrgID: t.OrgID, UserID: actorID,
+		EntityType: vcd.KindToken, EntityID: t.ID, EntityName: t.Name})
 }
 
 // loggedIn raises the session/login event of a successful login of p.

@@ -189,6 +189,18 @@ func TestOperationEvents(t *testing.T) {
 			wantStatus(t, env.do(t, "DELETE", users+erinID, "", carol), 204)
 			return topic(acmeID, carolID)
 		}, "user/delete", true},
+		{"TokenCreate", func(t *testing.T, env *notifyEnv) string {
+			alice := env.mustLogin(t, "alice@acme")
+			wantStatus(t, env.do(t, "POST", "/cloudapi/1.0.0/tokens", `{"name":"ci","type":"REFRESH"}`, alice), 200)
+			return topic(acmeID, aliceID)
+		}, "token/create", true},
+		{"TokenDelete", func(t *testing.T, env *notifyEnv) string {
+			alice := env.mustLogin(t, "alice@acme")
+			r := env.do(t, "POST", "/cloudapi/1.0.0/tokens", `{"name":"ci","type":"REFRESH"}`, alice)
+			wantStatus(t, r, 200)
+			wantStatus(t, env.do(t, "DELETE", "/cloudapi/1.0.0/tokens/"+jsonField(t, r.body, "id"), "", alice), 204)
+			return topic(acmeID, aliceID)
+		}, "token/delete", true},
 		{"OrgCreate", func(t *testing.T, env *notifyEnv) string {
 			admin := env.mustLogin(t, "administrator@System")
 			r := env.do(t, "POST", orgs, `{"name":"gamma","displayName":"Gamma"}`, admin)

@@ -151,6 +151,7 @@ func (a *API) oauthRegister(provider bool) handlerFunc {
 		if err != nil {
 			return err
 		}
+		a.tokenEvent(r, evTokenCreate, p.UserID, t)
 		return writeBody(w, http.StatusOK, "application/json", registerResponse{
 			ClientName: t.Name, ClientID: t.ID,
 			GrantTypes:              []string{grantJWTBearer, grantRefreshToken},

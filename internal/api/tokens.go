@@ -152,6 +152,7 @@ func (a *API) deleteToken(w http.ResponseWriter, r *http.Request, c *call) error
 			return err
 		}
 	}
+	a.tokenEvent(r, evTokenDelete, c.p.UserID, t)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -203,6 +204,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, c *call) error
 			return err
 		}
 	}
+	a.tokenEvent(r, evTokenCreate, c.p.UserID, t)
 	j, err := a.newNames().token(r.Context(), t, &secret)
 	if err != nil {
 		return err
