@@ -45,6 +45,28 @@ type Log interface {
 	Append(ctx context.Context, topic, id string, payload []byte) (seq uint64, err error)
 }
 
+// Retained is the retained message of one topic (VCD-COMPAT §6.4).
+type Retained struct {
+	Topic   string // a valid MQTT topic name, never under publish/ or metrics/
+	Payload []byte // never empty; shared, must not be modified
+	QoS     byte   // QoS of the PUBLISH that retained it
+}
+
+// RetainedStore keeps the retained messages of every topic, durably and the
+// same on every node (VCD-COMPAT §6.4).
+type RetainedStore interface {
+	// SetRetained makes payload the retained message of topic, replacing any
+	// earlier one [MQTT-3.3.1-5]; an empty payload clears the topic
+	// [MQTT-3.3.1-6], [MQTT-3.3.1-7]. It returns once the change is stored,
+	// so that an acknowledgement sent afterwards is honest, and it is then
+	// visible to Retained on this node. payload is valid only during the call.
+	SetRetained(ctx context.Context, topic string, payload []byte, qos byte) error
+	// Retained returns every retained message. The broker calls it for each
+	// SUBSCRIBE that may receive retained messages and does not modify the
+	// result; it must answer from memory.
+	Retained() []Retained
+}
+
 // Config tunes a Broker. The zero value of a field means its default.
 type Config struct {
 	// MaxPacketBytes is the largest packet a client may send, fixed header
@@ -73,9 +95,27 @@ type Config struct {
 	// the bytes to store. nil stores the payload as sent.
 	ValidateNotification func(topic string, payload []byte) ([]byte, error)
 	// WriteHTTPError writes the API's error body for a refused WebSocket
-	// upgrade (400, 401, 503). nil writes plain text with the status of the
+	// upgrade (400, 401, 403, 503). nil writes plain text with the status of the
 	// error's vcd.Code.
 	WriteHTTPError func(w http.ResponseWriter, r *http.Request, err error)
+	// Retained stores retained messages. nil makes them unavailable: the 5.0
+	// CONNACK says Retain Available 0, a 5.0 RETAIN=1 PUBLISH outside
+	// publish/ and metrics/ gets DISCONNECT 0x9A and a Will Retain CONNACK
+	// 0x9A, and 3.1.1 RETAIN=1 is stored as a normal message.
+	Retained RetainedStore
+	// TouchInterval is how often, at most, Authenticator.Touch is called for
+	// a connection that keeps receiving packets (1 minute); it is also called
+	// at CONNECT.
+	TouchInterval time.Duration
+	// AllowedOrigins lists the host patterns (path.Match syntax, compared
+	// without case to the host[:port] of the Origin header, e.g.
+	// "console.example.com" or "*.example.com"; "*" allows any) of the web
+	// pages that may open /messaging/mqtt in addition to the defaults: an
+	// upgrade without an Origin header (non-browser clients) and one whose
+	// Origin host equals the request's Host (same origin). Any other origin
+	// is refused with 403 before authentication, against cross-site
+	// WebSocket hijacking.
+	AllowedOrigins []string
 	// Now is the clock used for token expiry (time.Now).
 	Now func() time.Time
 }
@@ -104,6 +144,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.TouchInterval <= 0 {
+		c.TouchInterval = time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -148,6 +191,12 @@ type Broker struct {
 
 	deliverMu sync.Mutex      // serialises Deliver; guards matches
 	matches   []*subscription // Deliver's scratch slice, reused
+
+	// origins records the messages local connections are storing, so that
+	// Deliver can tell No Local and Retain As Published apart; see origin.
+	originMu sync.Mutex
+	origins  []*origin    // in append order; guarded by originMu
+	nOrigins atomic.Int32 // len(origins), read by Deliver without the lock
 
 	stats counters
 }

@@ -23,8 +23,11 @@ import (
 // codes, sent in a DISCONNECT before closing a 5.0 connection.
 const reasonNone int32 = 0x100
 
-// touchEvery is how often Authenticator.Touch is called for a busy connection.
-const touchEvery = time.Minute
+// closeGrace is how long a connection asked to close may take to flush
+// what its writer is writing and send the 5.0 DISCONNECT before the net.Conn
+// is closed under it: a client that does not read cannot hold a revoked
+// connection open for WriteTimeout (VCD-COMPAT §6.7).
+const closeGrace = 500 * time.Millisecond
 
 // maxClientIDBytes is the longest client identifier accepted (VCD-COMPAT §6.5).
 const maxClientIDBytes = 128
@@ -51,8 +54,9 @@ type conn struct {
 	s          *session
 	maxOut     int // the client's Maximum Packet Size, 0 for none
 	keepAlive  time.Duration
-	touch      bool       // the principal came from Authenticator
-	will       *mqtt.Will // published unless the client disconnects normally
+	touch      bool          // the principal came from Authenticator
+	connack    *mqtt.Connack // the accepting CONNACK, from handshake to serve
+	will       *mqtt.Will    // published unless the client disconnects normally
 
 	r           *mqtt.Reader
 	lastRead    atomic.Int64 // time since start of the last packet read
@@ -114,8 +118,30 @@ func (c *conn) serve() {
 		c.cleanup()
 		return
 	}
+	// The CONNACK leaves only once the hook is stopped: a takeover or
+	// revocation from now on reaches the writer, which sends the 5.0
+	// DISCONNECT, instead of closing nc without one.
+	c.writeNow(c.connack, c.version)
+	c.connack = nil
 
 	go c.writeLoop()
+	// Once the connection is asked to close, the writer has closeGrace to
+	// finish (the DISCONNECT included) before nc is closed under a Write
+	// that a client which does not read keeps blocked. The hook's goroutine
+	// exits when the writer is done or the grace has passed; serve waits for
+	// it below.
+	graceDone := make(chan struct{})
+	stopGrace := context.AfterFunc(c.ctx, func() {
+		defer close(graceDone)
+		t := time.NewTimer(closeGrace)
+		defer t.Stop()
+		select {
+		case <-c.writerDone:
+		case <-t.C:
+			c.logger.Debug("writer blocked, closing connection")
+			_ = c.nc.Close()
+		}
+	})
 	var timers []*time.Timer
 	if c.keepAlive > 0 {
 		timers = append(timers, c.startKeepAlive())
@@ -130,6 +156,9 @@ func (c *conn) serve() {
 	c.readLoop()
 	c.closeReason(reasonNone)
 	<-c.writerDone
+	if !stopGrace() {
+		<-graceDone
+	}
 	for _, t := range timers {
 		t.Stop()
 	}
@@ -145,7 +174,11 @@ func (c *conn) cleanup() {
 			c.b.stats.subscriptions.Add(-1)
 		}
 		clear(c.s.subs)
+		c.s.nNoLocal = 0
 		c.s.close()
+		c.b.originMu.Lock()
+		c.b.removeOrigins(func(o *origin) bool { return o.s == c.s })
+		c.b.originMu.Unlock()
 	}
 	if c.will != nil && c.registered {
 		switch mqtt.ReasonCode(c.reason.Load()) {
@@ -177,8 +210,8 @@ func (c *conn) writeNow(p mqtt.Packet, version byte) {
 	_, _ = c.nc.Write(buf)
 }
 
-// handshake reads and answers CONNECT. It reports whether the connection is
-// established (CONNACK 0x00 sent).
+// handshake reads CONNECT and answers a refusal. It reports whether the
+// connection is established; serve then sends c.connack (0x00).
 func (c *conn) handshake() bool {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.b.cfg.ConnectTimeout))
 	pkt, err := c.r.ReadPacket()
@@ -231,6 +264,9 @@ func (c *conn) handshake() bool {
 		if !topic.CanPublish(p, cp.Will.Topic).Allowed() {
 			return c.refuse(c.code(mqtt.ReasonNotAuthorized, mqtt.ConnRefusedNotAuthorized), "will topic not allowed")
 		}
+		if cp.Will.Retain && c.b.cfg.Retained == nil && c.version == mqtt.Version5 && !topic.InNotificationSpace(cp.Will.Topic) {
+			return c.refuse(mqtt.ReasonRetainNotSupported, "will retain not available") // MQTT 5.0 §3.1.2.7
+		}
 		c.will = cp.Will
 	}
 	c.principal.Store(&p)
@@ -261,6 +297,7 @@ func (c *conn) handshake() bool {
 		c.lastTouch = time.Now()
 	}
 
+	retainAvailable := c.b.cfg.Retained != nil
 	ack := &mqtt.Connack{ReasonCode: mqtt.ReasonSuccess}
 	if c.version == mqtt.Version5 {
 		recvMax := uint16(c.b.cfg.MaxInflight)
@@ -272,9 +309,9 @@ func (c *conn) handshake() bool {
 			ReceiveMaximum:                  &recvMax,
 			MaximumPacketSize:               &maxPacket,
 			TopicAliasMaximum:               &zero16, // the server uses no topic aliases
-			RetainAvailable:                 &no,
+			RetainAvailable:                 &retainAvailable,
 			WildcardSubscriptionAvailable:   &yes,
-			SubscriptionIdentifierAvailable: &no,
+			SubscriptionIdentifierAvailable: &yes,
 			SharedSubscriptionAvailable:     &no,
 		}
 		if se := cp.Props; se != nil && se.SessionExpiryInterval != nil && *se.SessionExpiryInterval != 0 {
@@ -282,7 +319,7 @@ func (c *conn) handshake() bool {
 			ack.Props.SessionExpiryInterval = &z
 		}
 	}
-	c.writeNow(ack, c.version)
+	c.connack = ack
 	c.logger.Debug("connected", "version", c.version, "keepalive", cp.KeepAlive)
 	return true
 }
@@ -370,7 +407,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.lastRead.Store(int64(time.Since(c.start)))
-		if c.touch && c.b.authn != nil && time.Since(c.lastTouch) >= touchEvery {
+		if c.touch && c.b.authn != nil && time.Since(c.lastTouch) >= c.b.cfg.TouchInterval {
 			c.b.authn.Touch(c.ctx, *c.principal.Load())
 			c.lastTouch = time.Now()
 		}
@@ -460,54 +497,109 @@ func (c *conn) onAck(t mqtt.Type, id uint16, reason mqtt.ReasonCode) bool {
 	return found
 }
 
-// onSubscribe authorizes each filter on its own (VCD-COMPAT §7.2, §7.3).
+// onSubscribe authorizes each filter on its own (VCD-COMPAT §7.2, §7.3),
+// answers SUBACK and then queues the retained messages the new
+// subscriptions receive.
 func (c *conn) onSubscribe(sp *mqtt.Subscribe) bool {
+	var id uint32
 	if sp.Props != nil && len(sp.Props.SubscriptionIdentifiers) > 0 {
-		// Announced as unavailable in CONNACK.
-		return c.protocolError(mqtt.ReasonSubscriptionIdentifiersNotSupported, "subscription identifier")
+		// At most one, 1 to 268435455: the codec checked. It belongs to every
+		// filter of this SUBSCRIBE (MQTT 5.0 §3.8.2.1.2).
+		id = sp.Props.SubscriptionIdentifiers[0]
 	}
 	codes := make([]mqtt.ReasonCode, len(sp.Subscriptions))
+	var retained []*subscription
 	for i, sub := range sp.Subscriptions {
-		codes[i] = c.subscribe(sub)
+		ns, isNew, code := c.subscribe(sub, id)
+		codes[i] = code
+		if ns == nil || c.b.cfg.Retained == nil {
+			continue
+		}
+		// Retain Handling [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]:
+		// 0 sends at every subscribe, 1 only for a new subscription, 2 never.
+		// 3.1.1 always sends.
+		if rh := sub.RetainHandling; c.version != mqtt.Version5 || rh == 0 || (rh == 1 && isNew) {
+			retained = append(retained, ns)
+		}
 	}
-	c.s.queueCtrl(&mqtt.Suback{PacketID: sp.PacketID, ReasonCodes: codes}, c.version)
+	var entries []entry
+	if len(retained) > 0 {
+		entries = c.retainedFor(retained)
+	}
+	c.s.queueCtrl(&mqtt.Suback{PacketID: sp.PacketID, ReasonCodes: codes}, c.version, entries...)
 	return true
 }
 
-// subscribe adds one filter and returns its SUBACK code. In 3.1.1 every
-// failure is encoded as 0x80.
-func (c *conn) subscribe(sub mqtt.Subscription) mqtt.ReasonCode {
+// retainedFor returns the deliveries, to queue right after the SUBACK, of the
+// retained messages matching subs: RETAIN=1 [MQTT-3.3.1-9], each at the lower
+// of its QoS and the subscription's. The subscriptions are already in the
+// index, so a message retained meanwhile is delivered live or retained,
+// perhaps both, never missed.
+func (c *conn) retainedFor(subs []*subscription) []entry {
+	var out []entry
+	for _, r := range c.b.cfg.Retained.Retained() {
+		if len(r.Payload) == 0 || topic.InNotificationSpace(r.Topic) {
+			continue // nothing is retained there (VCD-COMPAT §6.4)
+		}
+		var m *message
+		for _, sub := range subs {
+			if !topic.Match(sub.filter, r.Topic) {
+				continue
+			}
+			if m == nil {
+				m = &message{topic: r.Topic, payload: r.Payload}
+			}
+			e := entry{m: m, qos: min(r.QoS, sub.qos), retain: true}
+			if sub.id != 0 {
+				e.ids[0], e.nids = sub.id, 1 // one PUBLISH per subscription [MQTT-3.3.4-5]
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// subscribe adds one filter with the SUBSCRIBE's identifier id (0: none). It
+// returns the subscription (nil when refused), whether the filter is new to
+// the session, and the SUBACK code. In 3.1.1 every failure is encoded as 0x80.
+func (c *conn) subscribe(sub mqtt.Subscription, id uint32) (ns *subscription, isNew bool, code mqtt.ReasonCode) {
 	f := sub.Filter
 	if strings.HasPrefix(f, "$share/") {
-		return mqtt.ReasonSharedSubscriptionsNotSupported
+		return nil, false, mqtt.ReasonSharedSubscriptionsNotSupported
 	}
 	p := c.principal.Load()
 	switch d := topic.CanSubscribe(*p, f); d {
 	case topic.Malformed:
 		c.logger.Debug("subscribe malformed", logKeyFilter, f)
-		return mqtt.ReasonTopicFilterInvalid
+		return nil, false, mqtt.ReasonTopicFilterInvalid
 	case topic.Denied:
 		c.logger.Debug("subscribe denied", logKeyFilter, f)
-		return mqtt.ReasonNotAuthorized
+		return nil, false, mqtt.ReasonNotAuthorized
 	case topic.GrantedNeverMatches:
 		c.logger.Warn("subscription can never match", logKeyFilter, f)
 	}
 	old := c.s.subs[f]
 	if old == nil && len(c.s.subs) >= c.b.cfg.MaxSubscriptionsPerSession {
-		return mqtt.ReasonQuotaExceeded
+		return nil, false, mqtt.ReasonQuotaExceeded
 	}
 	qos := min(sub.QoS, 2)
-	ns := &subscription{s: c.s, filter: f, qos: qos}
+	ns = &subscription{s: c.s, filter: f, qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id}
 	if err := c.b.index.Add(f, ns); err != nil {
-		return mqtt.ReasonTopicFilterInvalid
+		return nil, false, mqtt.ReasonTopicFilterInvalid
 	}
 	if old != nil {
 		c.b.index.Remove(f, old) // a repeated filter replaces the subscription [MQTT-3.8.4-3]
+		if old.noLocal {
+			c.s.nNoLocal--
+		}
 	} else {
 		c.b.stats.subscriptions.Add(1)
 	}
+	if ns.noLocal {
+		c.s.nNoLocal++
+	}
 	c.s.subs[f] = ns
-	return mqtt.ReasonCode(qos)
+	return ns, old == nil, mqtt.ReasonCode(qos)
 }
 
 // onUnsubscribe removes filters by the string they were subscribed with.
@@ -521,6 +613,9 @@ func (c *conn) onUnsubscribe(up *mqtt.Unsubscribe) {
 		if old := c.s.subs[f]; old != nil {
 			c.b.index.Remove(f, old)
 			delete(c.s.subs, f)
+			if old.noLocal {
+				c.s.nNoLocal--
+			}
 			c.b.stats.subscriptions.Add(-1)
 		} else {
 			rc = mqtt.ReasonNoSubscriptionExisted
@@ -559,6 +654,9 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 		// Topic Alias Maximum is 0 in CONNACK [MQTT-3.3.2-9].
 		return c.protocolError(mqtt.ReasonTopicAliasInvalid, "topic alias")
 	}
+	if p.Props != nil && len(p.Props.SubscriptionIdentifiers) > 0 {
+		return c.protocolError(mqtt.ReasonProtocolError, "subscription identifier from client") // [MQTT-3.3.4-6]
+	}
 	if err := topic.ValidateTopic(p.Topic); err != nil {
 		return c.protocolError(mqtt.ReasonTopicNameInvalid, "invalid topic name") // [MQTT-3.3.2-2]
 	}
@@ -573,9 +671,11 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 		return c.refusePublish(p, mqtt.ReasonTopicNameInvalid, "not a notification topic")
 	}
 	notification := topic.InNotificationSpace(p.Topic)
-	if p.Retain && !notification && c.version == mqtt.Version5 {
-		// RETAIN=1 on a notification topic is ignored (VCD-COMPAT §6.4); elsewhere
-		// retained messages are not available yet, as CONNACK says.
+	// RETAIN=1 on a notification topic is ignored (VCD-COMPAT §6.4); elsewhere
+	// it retains the message when the broker has a RetainedStore.
+	retain := p.Retain && !notification && c.b.cfg.Retained != nil
+	if p.Retain && !notification && c.b.cfg.Retained == nil && c.version == mqtt.Version5 {
+		// Retain Available is 0 in CONNACK (MQTT 5.0 §3.2.2.3.5).
 		return c.protocolError(mqtt.ReasonRetainNotSupported, "retain not available")
 	}
 	if p.QoS == 2 {
@@ -599,9 +699,34 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 	if c.b.log == nil {
 		return c.refusePublish(p, mqtt.ReasonImplementationSpecificError, "no log")
 	}
+	if retain {
+		// Retained before it is appended: a subscriber arriving in between gets
+		// it as retained and perhaps live too, but never misses it. Both are
+		// stored before the acknowledgement.
+		if err := c.b.cfg.Retained.SetRetained(c.ctx, p.Topic, payload, p.QoS); err != nil {
+			if c.ctx.Err() != nil {
+				return false
+			}
+			if vcd.CodeOf(err) == vcd.CodeInvalid {
+				return c.refusePublish(p, mqtt.ReasonTopicNameInvalid, "topic cannot be retained")
+			}
+			c.logger.Error("store retained message", logKeyErr, err, logKeyTopic, p.Topic)
+			return c.refusePublish(p, mqtt.ReasonUnspecifiedError, "retain failed")
+		}
+	}
+	var o *origin
+	if retain || c.s.nNoLocal > 0 {
+		// Deliver needs to know this message is ours or retained (see origin).
+		o = &origin{s: c.s, topic: p.Topic, payload: payload, retain: retain}
+		c.b.addOrigin(o)
+	}
 	c.pubCount++
 	id := c.idPrefix + "-" + strconv.FormatUint(c.pubCount, 10)
-	if _, err := c.b.log.Append(c.ctx, p.Topic, id, payload); err != nil {
+	seq, err := c.b.log.Append(c.ctx, p.Topic, id, payload)
+	if o != nil {
+		c.b.originStored(o, seq, err == nil)
+	}
+	if err != nil {
 		if c.ctx.Err() != nil {
 			return false
 		}
@@ -637,6 +762,12 @@ func (c *conn) publishWill() {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.b.cfg.WriteTimeout)
 	defer cancel()
+	if w.Retain && c.b.cfg.Retained != nil && !topic.InNotificationSpace(w.Topic) {
+		if err := c.b.cfg.Retained.SetRetained(ctx, w.Topic, payload, w.QoS); err != nil {
+			c.logger.Error("store retained will", logKeyErr, err, logKeyTopic, w.Topic)
+			return
+		}
+	}
 	if _, err := c.b.log.Append(ctx, w.Topic, c.idPrefix+"-will", payload); err != nil {
 		c.logger.Error("append will to log", logKeyErr, err, logKeyTopic, w.Topic)
 		return

@@ -162,7 +162,7 @@ func TestConnect_MQTT_3_1_3_6_AssignedClientID(t *testing.T) {
 	check("Topic Alias Maximum", deref(p.TopicAliasMaximum), uint16(0))
 	check("Retain Available", deref(p.RetainAvailable), false)
 	check("Wildcard Subscription Available", deref(p.WildcardSubscriptionAvailable), true)
-	check("Subscription Identifier Available", deref(p.SubscriptionIdentifierAvailable), false)
+	check("Subscription Identifier Available", deref(p.SubscriptionIdentifierAvailable), true)
 	check("Shared Subscription Available", deref(p.SharedSubscriptionAvailable), false)
 	check("Session Expiry Interval", deref(p.SessionExpiryInterval), uint32(0))
 

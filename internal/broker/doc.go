@@ -52,7 +52,7 @@
 // 5.0); 0 turns the check off [MQTT-3.1.2-24]. Token expiry closes with 0xA0;
 // CloseSessions, CloseUser, CloseOrg and ClosePrincipal close with 0x87 (§6.7).
 // Authenticator.Touch is called at CONNECT and then, while packets arrive, at
-// most once a minute. A malformed packet, a protocol error or a packet over
+// most once per Config.TouchInterval (1 minute). A malformed packet, a protocol error or a packet over
 // Config.MaxPacketBytes closes the connection, after DISCONNECT with the
 // codec's reason (0x81, 0x82, 0x95) on 5.0.
 //
@@ -67,9 +67,32 @@
 // 0x87 or drops (and counts) QoS 0. Service accounts publish within their
 // grants (topic.CanPublish); under publish/ and metrics/ the payload goes
 // through Config.ValidateNotification (invalid: 0x99; malformed topic: 0x90)
-// and RETAIN is ignored. Notifications are never delivered retained. Retained
-// messages on other topics are not implemented yet (Retain Available is 0; a
-// 5.0 RETAIN=1 there gets DISCONNECT 0x9A, a 3.1.1 one is stored as normal).
+// and RETAIN is ignored. Notifications are never delivered retained.
+//
+// # Retained messages (§6.4)
+//
+// Outside publish/ and metrics/, with a Config.Retained store, MQTT's rules
+// hold: a PUBLISH (or a will) with RETAIN=1 replaces the topic's retained
+// message, an empty payload clears it [MQTT-3.3.1-5..7], and it is stored
+// through RetainedStore.SetRetained and then appended to the Log (delivered
+// live like any message) before it is acknowledged. A new subscription
+// receives the matching retained messages with RETAIN=1, each at the lower
+// of its QoS and the granted one, queued right behind the SUBACK
+// [MQTT-3.3.1-9]; MQTT 5 Retain Handling 1 sends them only for a filter new
+// to the session, 2 never [MQTT-3.3.1-10], [MQTT-3.3.1-11]. Live deliveries
+// have RETAIN=0 unless the subscription asked for Retain As Published
+// [MQTT-3.3.1-12], [MQTT-3.3.1-13]. The store keeps retained messages across
+// restarts and nodes. Without a store Retain Available is 0: a 5.0 RETAIN=1
+// there gets DISCONNECT 0x9A and a Will Retain CONNACK 0x9A, while a 3.1.1
+// one is stored as a normal message.
+//
+// The log's feed carries only topic and payload, so Deliver learns which
+// local connection published a message (No Local) and whether with RETAIN=1
+// (Retain As Published) from records the publishing connection leaves
+// around its Append (see origin in session.go). A message published through
+// another node is therefore never taken for a local connection's own and is
+// delivered with RETAIN=0 even under Retain As Published; carrying both
+// facts in the log would lift this.
 //
 // # QoS and limits
 //
@@ -79,9 +102,17 @@
 // min(MaxInflight, Receive Maximum) in flight; later messages wait in order.
 // Messages larger than a 5.0 client's Maximum Packet Size are skipped and
 // counted. The server uses no topic aliases (Topic Alias Maximum 0) and a
-// client's alias gets DISCONNECT 0x94. Subscription identifiers are not
-// supported (announced as such; a SUBSCRIBE with one gets 0xA1). No Local is
-// not honoured yet.
+// client's alias gets DISCONNECT 0x94.
+//
+// MQTT 5 subscription options: No Local keeps a connection's own messages
+// from coming back to it [MQTT-3.8.3-3]; Retain As Published and Retain
+// Handling as above. Subscription identifiers are available: the one of a
+// SUBSCRIBE is kept with each of its filters and sent on every matching
+// PUBLISH; a session matched by several filters gets one PUBLISH with all
+// their identifiers [MQTT-3.3.4-3], [MQTT-3.3.4-4]. Two identifiers per
+// delivery live inside the queue entry, so the fan-out stays allocation-free;
+// more cost one small slice per session. A client's PUBLISH carrying one is
+// a protocol error [MQTT-3.3.4-6].
 //
 // # Overflow policy
 //
@@ -92,6 +123,21 @@
 // leave such messages in the log and resend them from its cursor. Deliver never
 // waits for a client; a client that does not read is disconnected after
 // Config.WriteTimeout.
+//
+// # Closing
+//
+// Every close (takeover, revocation through CloseSessions, CloseUser,
+// CloseOrg and ClosePrincipal, expiry, keepalive, Close) only cancels the
+// connection's context. The writer then sends the 5.0 DISCONNECT and closes
+// the net.Conn; if it is stuck in a Write to a client that does not read, the
+// net.Conn is closed under it after closeGrace (500 ms), so a revoked client
+// is gone within a second whatever its socket buffers hold.
+//
+// # WebSocket origins
+//
+// ServeHTTP refuses, with 403 before any authentication, an upgrade whose
+// Origin header names neither the request's host nor a pattern of
+// Config.AllowedOrigins; requests without Origin (non-browser clients) pass.
 //
 // # Goroutines
 //
@@ -104,15 +150,21 @@
 //     context), after sending the 5.0 DISCONNECT and closing the net.Conn.
 //   - Timers (keepalive, token expiry, and during CONNECT a close-on-cancel
 //     hook) only request a close; they are stopped when ServeConn returns.
+//   - After CONNECT, a close-grace hook (context.AfterFunc) runs once the
+//     connection is asked to close: it exits when the writer is done or, after
+//     closeGrace, closes the net.Conn and exits. ServeConn waits for it.
 //   - Close waits, through a WaitGroup, for every ServeConn to return; its
 //     helper goroutine exits when they have.
 //
 // # Locks
 //
 // Broker.mu guards the connection and session tables; Broker.deliverMu
-// serialises Deliver; the topic.Index has its own lock; session.mu guards one
-// session's queue, acknowledgements and in-flight window. Lock order:
-// Broker.deliverMu → topic.Index (only inside AppendMatches, released before
-// any session is touched) → session.mu. Broker.mu is never held with another
-// of these locks; closing a connection under Broker.mu only cancels a context.
+// serialises Deliver; Broker.originMu guards the origin records; the
+// topic.Index has its own lock; session.mu guards one session's queue,
+// acknowledgements and in-flight window. Lock order: Broker.deliverMu →
+// Broker.originMu (released before matching) → topic.Index (only inside
+// AppendMatches, released before any session is touched) → session.mu.
+// Broker.mu is never held with another of these locks; closing a connection
+// under Broker.mu only cancels a context. A RetainedStore is called with no
+// broker lock held.
 package broker

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,7 @@ const (
 	idCarol   = "6d4f8b0c-3e5a-4c7d-9f1b-4a6c8e0d2f3b" // user of the other org
 	idFeed    = "3f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f" // producer service account
 	idExt     = "2e1d0c9b-8a7f-4e6d-9c5b-4a3f2e1d0c9b" // extension service account
+	idRelay   = "8c7b6a5f-4e3d-4c2b-9a1f-0e9d8c7b6a5f" // service account publishing and subscribing under relay/
 	vApp      = "2f4e6a8c-0b1d-4e3f-a5c7-9e1b3d5f7a9c"
 	sessAlice = "0f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f"
 )
@@ -54,6 +57,7 @@ type fakeAuth struct {
 	tokens   map[string]vcd.Principal
 	accounts map[string]fakeAccount
 	touches  atomic.Int64
+	touched  chan vcd.Principal // if not nil, receives every Touch
 }
 
 type fakeAccount struct {
@@ -69,6 +73,10 @@ func newFakeAuth() *fakeAuth {
 				Producer: true, Publish: []string{"publish/#", "metrics/#", extIn}}},
 			"acme/backup/1.0.0": {secret: "ext-secret", p: vcd.Principal{Kind: vcd.PrincipalService, UserID: idExt, UserName: "acme/backup/1.0.0",
 				Subscribe: []string{extIn}, Publish: []string{extOut}}},
+			// relay publishes and subscribes under relay/, for No Local and
+			// subscription identifiers.
+			"relay": {secret: "relay-secret", p: vcd.Principal{Kind: vcd.PrincipalService, UserID: idRelay, UserName: "relay",
+				Subscribe: []string{"relay/#"}, Publish: []string{"relay/#"}}},
 		},
 	}
 }
@@ -83,7 +91,12 @@ func (a *fakeAuth) Authenticate(_ context.Context, token string) (vcd.Principal,
 	return p, nil
 }
 
-func (a *fakeAuth) Touch(context.Context, vcd.Principal) { a.touches.Add(1) }
+func (a *fakeAuth) Touch(_ context.Context, p vcd.Principal) {
+	a.touches.Add(1)
+	if a.touched != nil {
+		a.touched <- p
+	}
+}
 
 func (a *fakeAuth) AuthenticateService(_ context.Context, name, secret string) (vcd.Principal, error) {
 	acc, ok := a.accounts[name]
@@ -133,6 +146,60 @@ func (l *fakeLog) last() broker.Message {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.msgs[len(l.msgs)-1]
+}
+
+// fakeRetained is the retained-message store in memory. err, when set, makes
+// SetRetained fail.
+type fakeRetained struct {
+	mu  sync.Mutex
+	m   map[string]broker.Retained
+	err error
+}
+
+func newFakeRetained() *fakeRetained { return &fakeRetained{m: map[string]broker.Retained{}} }
+
+func (r *fakeRetained) SetRetained(_ context.Context, t string, payload []byte, qos byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	if len(payload) == 0 {
+		delete(r.m, t)
+		return nil
+	}
+	r.m[t] = broker.Retained{Topic: t, Payload: append([]byte(nil), payload...), QoS: qos}
+	return nil
+}
+
+func (r *fakeRetained) Retained() []broker.Retained {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]broker.Retained, 0, len(r.m))
+	for _, m := range r.m {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b broker.Retained) int { return strings.Compare(a.Topic, b.Topic) })
+	return out
+}
+
+// get returns the retained message of t.
+func (r *fakeRetained) get(t string) (broker.Retained, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.m[t]
+	return m, ok
+}
+
+func (r *fakeRetained) setErr(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+}
+
+// withRetained gives the broker r as its RetainedStore.
+func withRetained(r *fakeRetained) func(*broker.Config) {
+	return func(c *broker.Config) { c.Retained = r }
 }
 
 // harness is a broker behind a real TCP listener on loopback.

@@ -142,8 +142,8 @@ func TestPublish_QoS2Duplicate(t *testing.T) {
 	}
 }
 
-// TestPublish_RetainElsewhere: retained messages outside notifications are not
-// available yet; a 5.0 client is told so (0x9A).
+// TestPublish_RetainElsewhere: without a RetainedStore retained messages are
+// not available; a 5.0 client is told so (0x9A).
 func TestPublish_RetainElsewhere(t *testing.T) {
 	h := mustRunBroker(t)
 	feed := h.service(t, mqtt.Version5, "feed", "feed-secret", "feed")

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -22,22 +23,130 @@ type message struct {
 	seq     uint64
 	topic   string
 	payload []byte
-	props   []byte // pre-encoded MQTT 5.0 properties shared by all copies (none yet)
+	props   []byte   // pre-encoded MQTT 5.0 properties shared by all copies (none yet)
+	from    *session // the local session that published it, if known (No Local)
+	retain  bool     // published with RETAIN=1, if known (Retain As Published)
 }
 
 // subscription is one filter of one session; the index maps filters to it.
 // Its fields do not change once it is in the index: a SUBSCRIBE that changes
-// the QoS of a filter replaces the subscription.
+// the filter's QoS or options replaces the subscription.
 type subscription struct {
-	s      *session
-	filter string
-	qos    byte
+	s       *session
+	filter  string
+	qos     byte
+	noLocal bool   // 5.0: not delivered the session's own messages [MQTT-3.8.3-3]
+	rap     bool   // 5.0: Retain As Published [MQTT-3.3.1-12], [MQTT-3.3.1-13]
+	id      uint32 // 5.0 Subscription Identifier, 0 for none
 }
 
-// entry is one message waiting in a session's outbound queue.
+// entry is one message waiting in a session's outbound queue. It holds the
+// first two subscription identifiers inline, so that the common fan-out
+// allocates nothing per subscriber; more ids spill into extra.
 type entry struct {
-	m   *message
-	qos byte // delivery QoS: min(2, granted)
+	m      *message
+	extra  *[]uint32 // every identifier, when there are more than two
+	ids    [2]uint32 // the identifiers to send, ids[:nids]
+	nids   uint8
+	qos    byte // delivery QoS: min(2, granted)
+	retain bool // the RETAIN flag to send
+}
+
+// subIDs returns the subscription identifiers of e in scratch (or extra).
+func (e *entry) subIDs(scratch []uint32) []uint32 {
+	if e.extra != nil {
+		return *e.extra
+	}
+	return append(scratch[:0], e.ids[:e.nids]...)
+}
+
+// maxOrigins bounds Broker.origins; older records are dropped first.
+const maxOrigins = 4096
+
+// origin records a message a local connection is storing in the log. The
+// log's feed hands Deliver only a topic and a payload, so Deliver recognises
+// a connection's own messages (No Local) and the RETAIN flag they were
+// published with (Retain As Published) by these records: by sequence once
+// Append has returned it, else, while Append is in flight, by topic and
+// payload. A record goes when Deliver matches it, when Append fails, once
+// the feed has passed its sequence, or when its session ends. Messages
+// published through another node carry neither fact: they are delivered
+// with RETAIN=0 and are never taken for the session's own.
+type origin struct {
+	s       *session
+	topic   string
+	payload []byte // compared only while seq is 0 (the publisher's buffer is then intact)
+	retain  bool
+	seq     uint64 // 0 while Append is in flight
+	matched bool   // Deliver matched it while Append was in flight
+}
+
+// addOrigin records o before its Append.
+func (b *Broker) addOrigin(o *origin) {
+	b.originMu.Lock()
+	defer b.originMu.Unlock()
+	if len(b.origins) >= maxOrigins {
+		n := copy(b.origins, b.origins[1:])
+		b.origins[n] = nil
+		b.origins = b.origins[:n]
+	}
+	b.origins = append(b.origins, o)
+	b.nOrigins.Store(int32(len(b.origins)))
+}
+
+// originStored completes o after its Append: it keeps the sequence for
+// Deliver, or removes the record if Deliver already matched it or the append
+// failed (ok false).
+func (b *Broker) originStored(o *origin, seq uint64, ok bool) {
+	b.originMu.Lock()
+	defer b.originMu.Unlock()
+	o.payload = nil
+	if ok && !o.matched && seq != 0 {
+		o.seq = seq
+		return
+	}
+	b.removeOrigins(func(x *origin) bool { return x == o })
+}
+
+// removeOrigins drops the records for which drop is true. Lock held on entry.
+func (b *Broker) removeOrigins(drop func(*origin) bool) {
+	kept := b.origins[:0]
+	for _, x := range b.origins {
+		if !drop(x) {
+			kept = append(kept, x)
+		}
+	}
+	clear(b.origins[len(kept):])
+	b.origins = kept
+	b.nOrigins.Store(int32(len(kept)))
+}
+
+// takeOrigin finds the record of m, if a local connection published it, and
+// drops it along with those the feed has passed. Called by Deliver only; it
+// takes no lock when there are no records and never allocates.
+func (b *Broker) takeOrigin(m *Message) (from *session, retain bool) {
+	if b.nOrigins.Load() == 0 {
+		return nil, false
+	}
+	b.originMu.Lock()
+	defer b.originMu.Unlock()
+	var found *origin
+	b.removeOrigins(func(o *origin) bool {
+		switch {
+		case found == nil && m.Seq != 0 && o.seq == m.Seq:
+			found = o
+			return true
+		case found == nil && o.seq == 0 && !o.matched && o.topic == m.Topic && bytes.Equal(o.payload, m.Payload):
+			found = o
+			o.matched = true // originStored removes it
+			return false
+		}
+		return o.seq != 0 && o.seq < m.Seq // passed
+	})
+	if found == nil {
+		return nil, false
+	}
+	return found.s, found.retain
 }
 
 // flight is an outbound QoS 1 or 2 message awaiting acknowledgement.
@@ -70,10 +179,18 @@ type session struct {
 
 	wake chan struct{} // capacity 1: tells the writer there is work; nil for detached sessions
 
+	// nNoLocal counts the No Local subscriptions in subs; reader only.
+	nNoLocal int
+
 	// Deliver's scratch state, guarded by Broker.deliverMu: the message being
-	// routed and the highest QoS of this session's matching subscriptions.
-	dmsg *message
-	dqos byte
+	// routed and what this session's matching subscriptions make of it.
+	dmsg    *message
+	dids    [2]uint32 // the first identifiers
+	dn      uint8     // identifiers seen; past len(dids) they are in dmore
+	dqos    byte      // highest QoS
+	dok     bool      // a matching subscription takes the message
+	dretain bool      // RETAIN to send
+	dmore   []uint32  // every identifier, when more than two match
 
 	mu          sync.Mutex
 	closed      bool     // no more deliveries are queued
@@ -83,7 +200,8 @@ type session struct {
 	inflight    []flight // outbound QoS 1 and 2 awaiting acknowledgement
 	maxInflight int
 	nextID      uint16
-	overflowing bool // a QoS ≥ 1 drop was logged and the queue has not drained since
+	overflowing bool     // a QoS ≥ 1 drop was logged and the queue has not drained since
+	idScratch   []uint32 // drain's subscription identifiers, reused
 }
 
 func newSession(b *Broker, maxInflight int) *session {
@@ -103,43 +221,56 @@ func (s *session) signal() {
 	}
 }
 
-// enqueue queues m for delivery at qos. It wakes the writer, never blocks on
-// the network and makes no allocation once pending has grown to its working
-// size.
-func (s *session) enqueue(m *message, qos byte) {
+// enqueue queues e for delivery. It wakes the writer, never blocks on the
+// network and makes no allocation once pending has grown to its working size.
+func (s *session) enqueue(e entry) {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	if len(s.pending)-s.head >= s.b.cfg.MaxQueue {
-		logIt := false
-		if qos == 0 {
-			s.b.stats.dropQoS0.Add(1)
-		} else {
-			s.b.stats.dropQoS1.Add(1)
-			logIt = !s.overflowing
-			s.overflowing = true
-		}
-		s.mu.Unlock()
-		if logIt {
-			// Once per overflow episode, so that a stuck client cannot flood the log.
-			s.b.logger.Warn("session queue full, dropping messages", "qos", qos, logKeyTopic, m.topic)
-		}
-		return
-	}
-	s.pending = append(s.pending, entry{m: m, qos: qos})
+	ok := s.pushLocked(e)
 	s.mu.Unlock()
+	if !ok {
+		// Once per overflow episode, so that a stuck client cannot flood the log.
+		s.b.logger.Warn("session queue full, dropping messages", "qos", e.qos, logKeyTopic, e.m.topic)
+	}
 	s.signal()
 }
 
-// queueCtrl appends an encoded acknowledgement for the writer.
-func (s *session) queueCtrl(p mqtt.Packet, version byte) {
+// pushLocked appends e to the queue, or drops and counts it when the queue is
+// full (see the overflow policy in the package documentation). It reports
+// false when the drop should be logged. Lock held on entry.
+func (s *session) pushLocked(e entry) (ok bool) {
+	if s.closed {
+		return true
+	}
+	if len(s.pending)-s.head >= s.b.cfg.MaxQueue {
+		if e.qos == 0 {
+			s.b.stats.dropQoS0.Add(1)
+			return true
+		}
+		s.b.stats.dropQoS1.Add(1)
+		logIt := !s.overflowing
+		s.overflowing = true
+		return !logIt
+	}
+	s.pending = append(s.pending, e)
+	return true
+}
+
+// queueCtrl appends an encoded acknowledgement for the writer, followed by
+// entries (for a SUBACK, the retained messages the subscriptions receive):
+// both under one lock, so that no delivery queued meanwhile can overtake them.
+func (s *session) queueCtrl(p mqtt.Packet, version byte, entries ...entry) {
+	logIt := false
 	s.mu.Lock()
 	if b, err := p.Append(s.ctrl, version); err == nil {
 		s.ctrl = b
 	}
+	for _, e := range entries {
+		logIt = !s.pushLocked(e) || logIt
+	}
 	s.mu.Unlock()
+	if logIt {
+		s.b.logger.Warn("session queue full, dropping messages", "qos", 1)
+	}
 	s.signal()
 }
 
@@ -161,11 +292,17 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 			more = true
 			break
 		}
-		e := s.pending[s.head]
-		h := mqtt.PublishHeader{QoS: e.qos}
+		e := &s.pending[s.head]
+		h := mqtt.PublishHeader{QoS: e.qos, Retain: e.retain}
+		if version == mqtt.Version5 && (e.nids > 0 || e.extra != nil) {
+			// [MQTT-3.3.4-3], [MQTT-3.3.4-4]: the ids of every matching subscription.
+			s.idScratch = e.subIDs(s.idScratch)
+			h.SubscriptionIDs = s.idScratch
+		}
 		if maxOut > 0 {
 			h.PacketID = 1 // the size does not depend on the id's value
 			if mqtt.PublishSize(version, h, e.m.topic, e.m.props, e.m.payload) > maxOut {
+				// [MQTT-3.1.2-25]
 				s.b.stats.dropTooLarge.Add(1)
 				s.pending[s.head] = entry{}
 				s.head++
@@ -280,23 +417,58 @@ func (b *Broker) Deliver(m Message) {
 	msg := &message{seq: m.Seq, topic: m.Topic, payload: m.Payload}
 	b.deliverMu.Lock()
 	defer b.deliverMu.Unlock()
+	msg.from, msg.retain = b.takeOrigin(&m)
 	b.matches = b.index.AppendMatches(b.matches[:0], m.Topic)
 	// A session matched by several of its filters gets one copy, at the
-	// highest of their QoS [MQTT-3.3.5-1]: first find that QoS per session,
-	// then queue once per session.
+	// highest of their QoS [MQTT-3.3.5-1], with the identifiers of all of
+	// them [MQTT-3.3.4-3]: first combine the subscriptions per session, then
+	// queue once per session.
 	for _, sub := range b.matches {
-		if s := sub.s; s.dmsg != msg {
-			s.dmsg, s.dqos = msg, sub.qos
-		} else if sub.qos > s.dqos {
-			s.dqos = sub.qos
+		s := sub.s
+		if s.dmsg != msg {
+			s.dmsg, s.dn, s.dqos, s.dok, s.dretain = msg, 0, 0, false, false
+		}
+		if sub.noLocal && msg.from == s {
+			continue // [MQTT-3.8.3-3]
+		}
+		s.dok = true
+		s.dqos = max(s.dqos, sub.qos)
+		// Live messages go out with RETAIN=0 unless Retain As Published
+		// [MQTT-3.3.1-12], [MQTT-3.3.1-13].
+		s.dretain = s.dretain || (sub.rap && msg.retain)
+		if sub.id != 0 {
+			s.addID(sub.id)
 		}
 	}
 	for i, sub := range b.matches {
 		if s := sub.s; s.dmsg == msg {
-			// Notifications are never delivered retained (VCD-COMPAT §6.4).
-			s.enqueue(msg, s.dqos)
+			if s.dok {
+				e := entry{m: msg, qos: s.dqos, retain: s.dretain, ids: s.dids, nids: min(s.dn, 2)}
+				if s.dn > 2 {
+					// More than two identifiers: the only per-subscriber allocation.
+					ids := append([]uint32(nil), s.dmore...)
+					e.extra = &ids
+				}
+				s.enqueue(e)
+			}
 			s.dmsg = nil
 		}
 		b.matches[i] = nil
+	}
+}
+
+// addID adds a matching subscription's identifier to the delivery being
+// built. Broker.deliverMu held on entry.
+func (s *session) addID(id uint32) {
+	switch {
+	case s.dn < 2:
+		s.dids[s.dn] = id
+	case s.dn == 2:
+		s.dmore = append(s.dmore[:0], s.dids[0], s.dids[1], id)
+	default:
+		s.dmore = append(s.dmore, id)
+	}
+	if s.dn < 255 {
+		s.dn++
 	}
 }

@@ -173,3 +173,80 @@ func BenchmarkDeliver100kSubscriptions(b *testing.B) {
 		}
 	}
 }
+
+// TestDeliver_SubscriptionIdentifiersBounded: with two identifiers per
+// session (the inline case) Deliver still allocates only the shared message
+// [MQTT-3.3.4-4]; each further identifier past two costs a bounded spill.
+func TestDeliver_SubscriptionIdentifiersBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		filters   []string
+		maxAllocs float64
+	}{
+		{"TwoIDs", []string{"publish/org/+", "publish/org/user"}, 1},
+		// One spilled slice (header and backing array) per session.
+		{"ThreeIDs", []string{"publish/org/+", "publish/org/user", "publish/#"}, 1 + 2*100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := testBroker(Config{MaxQueue: 1 << 20})
+			var sessions []*session
+			for range 100 {
+				s := newSession(b, b.cfg.MaxInflight)
+				s.wake = nil
+				for i, f := range tc.filters {
+					sub := &subscription{s: s, filter: f, qos: 1, id: uint32(i + 1)}
+					if err := b.index.Add(f, sub); err != nil {
+						t.Fatal(err)
+					}
+					s.subs[f] = sub
+				}
+				sessions = append(sessions, s)
+			}
+			m := Message{Seq: 1, Topic: "publish/org/user", Payload: []byte("{}")}
+			for range 200 {
+				b.Deliver(m)
+			}
+			resetQueues(sessions)
+			allocs := testing.AllocsPerRun(100, func() { b.Deliver(m) })
+			if allocs > tc.maxAllocs {
+				t.Errorf("Deliver to 100 sessions with %d identifiers each: %v allocations; want at most %v", len(tc.filters), allocs, tc.maxAllocs)
+			}
+			buf, n, _ := sessions[0].drain(nil, mqtt.Version5, 0)
+			p, ok := decodeAll(t, buf, mqtt.Version5)[0].(*mqtt.Publish)
+			if n == 0 || !ok || p.Props == nil || len(p.Props.SubscriptionIdentifiers) != len(tc.filters) {
+				t.Fatalf("drained %d: %+v; want a PUBLISH with %d identifiers", n, p, len(tc.filters))
+			}
+		})
+	}
+}
+
+// TestOrigin_MatchesOwnMessages: Deliver recognises a local connection's own
+// message by topic and payload while Append is in flight, and by sequence
+// after it returned; records the feed has passed are dropped.
+func TestOrigin_MatchesOwnMessages(t *testing.T) {
+	b := testBroker(Config{})
+	s := newSession(b, 10)
+	// In flight: matched by content, removed when Append returns.
+	o1 := &origin{s: s, topic: "relay/a", payload: []byte("x"), retain: true}
+	b.addOrigin(o1)
+	if from, retain := b.takeOrigin(&Message{Seq: 5, Topic: "relay/a", Payload: []byte("y")}); from != nil || retain {
+		t.Errorf("other payload taken for own")
+	}
+	if from, retain := b.takeOrigin(&Message{Seq: 6, Topic: "relay/a", Payload: []byte("x")}); from != s || !retain {
+		t.Errorf("own message in flight not recognised")
+	}
+	b.originStored(o1, 6, true)
+	// Stored first: matched by sequence; content no longer matters.
+	o2 := &origin{s: s, topic: "relay/a", payload: []byte("z")}
+	b.addOrigin(o2)
+	b.originStored(o2, 9, true)
+	o3 := &origin{s: s, topic: "relay/b", payload: []byte("w")}
+	b.addOrigin(o3)
+	b.originStored(o3, 8, true) // never delivered here: no matching subscription
+	if from, _ := b.takeOrigin(&Message{Seq: 9, Topic: "relay/a", Payload: []byte("z")}); from != s {
+		t.Errorf("own stored message not recognised")
+	}
+	if n := b.nOrigins.Load(); n != 0 {
+		t.Errorf("%d origin records left; want 0 (matched or passed)", n)
+	}
+}

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 
 	"github.com/coder/websocket"
@@ -16,7 +18,8 @@ const (
 )
 
 // ServeHTTP serves the /messaging/mqtt WebSocket endpoint (VCD-COMPAT §6.1).
-// Before upgrading it checks the subprotocols (a list without "mqtt" is
+// Before upgrading it checks the Origin header (absent, same host as the
+// request, or matching Config.AllowedOrigins; else 403), the subprotocols (a list without "mqtt" is
 // refused with 400 unless it is only "mqttv3.1"; no header is accepted) and,
 // when an Authorization header is present, that it is a valid Bearer JWT (else
 // 401: form A). It then runs the MQTT connection over binary messages, as a
@@ -26,6 +29,11 @@ const (
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if b.isClosed() {
 		b.httpError(w, r, vcd.Errorf(vcd.CodeUnavailable, "the server is shutting down"))
+		return
+	}
+	if err := b.checkOrigin(r); err != nil {
+		b.logger.Debug("websocket refused", logKeyReason, "origin", logKeyRemote, r.RemoteAddr)
+		b.httpError(w, r, err)
 		return
 	}
 	if err := checkSubprotocols(r.Header); err != nil {
@@ -45,6 +53,8 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: []string{subprotocolMQTT, subprotocolMQTT31},
+		// checkOrigin has applied the origin policy, with herald's error body.
+		InsecureSkipVerify: true,
 	})
 	if err != nil {
 		// Accept has written the HTTP error (not an upgrade, bad origin, …).
@@ -56,6 +66,29 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// message, which is how the writer's coalesced packets leave.
 	nc := websocket.NetConn(r.Context(), wc, websocket.MessageBinary)
 	b.ServeConn(r.Context(), nc, pre)
+}
+
+// checkOrigin refuses a browser page of another origin (cross-site WebSocket
+// hijacking, RFC 6455 §10.2): the Origin header must be absent, name the
+// request's own host, or match Config.AllowedOrigins.
+func (b *Broker) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err == nil && u.Host != "" {
+		if strings.EqualFold(u.Host, r.Host) {
+			return nil
+		}
+		host := strings.ToLower(u.Host)
+		for _, pat := range b.cfg.AllowedOrigins {
+			if ok, _ := path.Match(strings.ToLower(pat), host); ok {
+				return nil
+			}
+		}
+	}
+	return vcd.Errorf(vcd.CodeForbidden, "WebSocket connections from origin %q are not allowed", origin)
 }
 
 // checkSubprotocols applies the Sec-WebSocket-Protocol rules of VCD-COMPAT §6.1.
@@ -120,6 +153,8 @@ func (b *Broker) httpError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusBadRequest
 	case vcd.CodeUnauthorized:
 		status = http.StatusUnauthorized
+	case vcd.CodeForbidden:
+		status = http.StatusForbidden
 	case vcd.CodeUnavailable:
 		status = http.StatusServiceUnavailable
 	}

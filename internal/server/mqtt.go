@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/heraldmq/herald/internal/broker"
@@ -22,6 +25,29 @@ type notifyLog struct{ db *store.DB }
 func (l notifyLog) Append(ctx context.Context, t, id string, payload []byte) (uint64, error) {
 	seq, _, err := l.db.Append(ctx, subjectOf(t), id, payload)
 	return seq, err
+}
+
+// retainedStore keeps the broker's retained messages in the store, keyed by the
+// escaped topic (VCD-COMPAT §6.4).
+type retainedStore struct{ db *store.DB }
+
+func (r retainedStore) SetRetained(ctx context.Context, t string, payload []byte, qos byte) error {
+	return r.db.SetRetained(ctx, topic.EscapeSubject(t), payload, qos)
+}
+
+// Retained converts the store's retained messages; a key that is no escaped topic
+// (written by something else) is skipped.
+func (r retainedStore) Retained() []broker.Retained {
+	ms := r.db.Retained()
+	out := make([]broker.Retained, 0, len(ms))
+	for _, m := range ms {
+		t, err := topic.UnescapeSubject(m.Key)
+		if err != nil {
+			continue
+		}
+		out = append(out, broker.Retained{Topic: t, Payload: m.Payload, QoS: m.QoS})
+	}
+	return out
 }
 
 // subjectOf returns the log subject of an MQTT topic.
@@ -108,12 +134,38 @@ func (s *Server) serveMQTT(ctx context.Context, ln net.Listener) {
 			}
 			return
 		}
+		if ok, _ := s.connects.Allow(hostOf(c.RemoteAddr().String()), s.now()); !ok {
+			s.logger.Debug("mqtt connect refused: rate limit", "remote", c.RemoteAddr().String())
+			_ = c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.broker.ServeConn(ctx, c, nil)
 		}()
 	}
+}
+
+// limitConnects answers 429 TOO_MANY_REQUESTS, with Retry-After, to WebSocket
+// upgrades beyond the per-address connect rate, before any authentication work.
+func (s *Server) limitConnects(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := s.connects.Allow(hostOf(r.RemoteAddr), s.now()); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			s.api.WriteError(w, r, vcd.Errorf(vcd.CodeTooManyRequests, "Too many connections from this address; retry later."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostOf returns the host of a host:port address.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // listenMQTT binds the optional MQTT listener.

@@ -234,3 +234,31 @@ func TestEndToEnd_MQTT(t *testing.T) {
 		t.Errorf("envelope layout changed: %q", forAlice)
 	}
 }
+
+func TestServer_ConnectRateLimit(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.MQTT.Addr = "127.0.0.1:0"
+	cfg.MQTT.ConnectsPerSecondPerIP = 2
+	s := MustRunServer(t, cfg)
+	c := newClient(t, s)
+	var statuses []int
+	for range 6 {
+		// Plain GETs without upgrade headers: the limiter runs before the upgrade.
+		resp, _ := c.do(http.MethodGet, "/messaging/mqtt", "", "")
+		statuses = append(statuses, resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	// At most 2 pass per one-second window; even if the window rolls over once during
+	// the loop, one of the two windows sees at least 3 and refuses one.
+	limited := 0
+	for _, st := range statuses {
+		if st == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Errorf("statuses %v: no 429 after 6 upgrades with a limit of 2 per second", statuses)
+	}
+}

@@ -25,7 +25,9 @@ import (
 	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/broker"
 	"github.com/heraldmq/herald/internal/config"
+	"github.com/heraldmq/herald/internal/ratelimit"
 	"github.com/heraldmq/herald/internal/store"
+	"github.com/heraldmq/herald/internal/vcd"
 )
 
 // Server is one herald node.
@@ -38,6 +40,8 @@ type Server struct {
 	auth   *auth.Authenticator
 	api    *api.API
 	broker *broker.Broker
+	// connects bounds new MQTT connections per client address (WebSocket and TCP).
+	connects *ratelimit.Limiter
 
 	httpsSrv, plainSrv *http.Server
 	httpsLn, plainLn   net.Listener
@@ -60,7 +64,8 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, logger: logger, now: time.Now}, nil
+	return &Server{cfg: cfg, logger: logger, now: time.Now,
+		connects: ratelimit.New(cfg.MQTT.ConnectsPerSecondPerIP, time.Second)}, nil
 }
 
 // Open opens the store, bootstraps the directory on first start, binds the listeners and
@@ -112,6 +117,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		LoginRateLimit:     s.cfg.HTTP.LoginRatePerMinute,
 		SessionIdleMinutes: int(s.cfg.Auth.IdleTimeout.D() / time.Minute),
 		HashPassword:       s.auth.HashPassword,
+		Notifier:           logNotifier{s.db},
+		Tasks:              taskStore{s.db},
+		Audit:              auditTrail{s.db},
 	}, s.db, s.auth, s.logger.With("subsystem", "api"))
 
 	s.broker = broker.New(broker.Config{
@@ -119,6 +127,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		MaxInflight:          s.cfg.MQTT.MaxInflight,
 		ValidateNotification: validateNotification,
 		WriteHTTPError:       s.api.WriteError,
+		Retained:             retainedStore{s.db},
 	}, s.auth, s.auth, notifyLog{s.db}, s.logger) // the broker names its own subsystem
 	// The live feed and the change watch start before any listener, so the first
 	// client already gets every message and every revocation.
@@ -128,6 +137,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		s.runFeed(bg)
 	}()
 	s.unwatch = s.db.Watch(s.onChange)
+	// The audit history (VCD-COMPAT §10.1) names this node as its cell.
+	cellURN := "urn:vcloud:cell:" + vcd.NameUUID(site.ID, "cell:"+s.cfg.Store.ServerName)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runHistory(bg, cellURN)
+	}()
 
 	handler := s.routes()
 	var tlsCfg *tls.Config
@@ -193,7 +209,7 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/messaging/mqtt", s.broker)
+	mux.Handle("/messaging/mqtt", s.limitConnects(s.broker))
 	mux.Handle("/", s.api.Handler())
 	return s.api.Middleware(mux)
 }
