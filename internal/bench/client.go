@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/heraldmq/herald/internal/mqtt"
+)
+
+// dialer opens MQTT-over-WebSocket connections, spreading them over several
+// loopback source addresses: one source address gives at most about 28,000
+// ephemeral ports towards one server port, and herald limits connects and logins
+// per client address.
+type dialer struct {
+	wsURL   string         // ws://host:port/path or wss://…
+	clients []*http.Client // one per source address
+	next    atomic.Uint64
+}
+
+// newDialer returns a dialer for wsURL whose connections come from the given source
+// addresses (none: the system's choice), trusting tlsCfg for wss.
+func newDialer(wsURL string, srcs []string, tlsCfg *tls.Config) (*dialer, error) {
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse websocket url: %w", err)
+	}
+	if err := checkLoopback(u.Hostname()); err != nil {
+		return nil, err
+	}
+	return &dialer{wsURL: wsURL, clients: httpClients(srcs, tlsCfg)}, nil
+}
+
+// httpClients returns one HTTP client per source address (or one with no source
+// address when srcs is empty). Their transports keep no idle connections: each
+// WebSocket takes its connection over.
+func httpClients(srcs []string, tlsCfg *tls.Config) []*http.Client {
+	if len(srcs) == 0 {
+		srcs = []string{""}
+	}
+	var out []*http.Client
+	for _, s := range srcs {
+		nd := &net.Dialer{Timeout: 10 * time.Second}
+		if s != "" {
+			nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(s)}
+		}
+		out = append(out, &http.Client{Transport: &http.Transport{
+			DialContext:         nd.DialContext,
+			TLSClientConfig:     tlsCfg,
+			MaxIdleConnsPerHost: 64,
+			ForceAttemptHTTP2:   false,
+		}})
+	}
+	return out
+}
+
+// checkLoopback refuses any target that is not a loopback address: the tool only
+// ever loads the machine it runs on.
+func checkLoopback(host string) error {
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("target %q is not a loopback address", host)
+	}
+	return nil
+}
+
+// conn is one MQTT 3.1.1 client connection over WebSocket. Its packets are read
+// by one goroutine (r) and written by one goroutine at a time.
+type conn struct {
+	ws  *websocket.Conn
+	nc  net.Conn
+	r   *mqtt.Reader
+	buf []byte // write buffer
+}
+
+// connectOpts are the CONNECT credentials: a Bearer token on the upgrade (form A)
+// and/or a username and password in CONNECT (forms B and C; none for mosquitto).
+type connectOpts struct {
+	bearer    string
+	username  string
+	password  string
+	clientID  string
+	keepAlive uint16
+}
+
+// dial opens a WebSocket with subprotocol mqtt, sends CONNECT and waits for a
+// successful CONNACK. ctx bounds the handshake; the connection lives until
+// close.
+func (d *dialer) dial(ctx context.Context, o connectOpts) (*conn, error) {
+	c := d.clients[int(d.next.Add(1))%len(d.clients)]
+	hdr := http.Header{}
+	if o.bearer != "" {
+		hdr.Set("Authorization", "Bearer "+o.bearer)
+	}
+	ws, resp, err := websocket.Dial(ctx, d.wsURL, &websocket.DialOptions{
+		HTTPClient: c, HTTPHeader: hdr, Subprotocols: []string{"mqtt"},
+	})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("websocket upgrade: %s: %w", resp.Status, err)
+		}
+		return nil, fmt.Errorf("websocket upgrade: %w", err)
+	}
+	// The connection outlives ctx, which only bounds the handshake.
+	nc := websocket.NetConn(context.WithoutCancel(ctx), ws, websocket.MessageBinary)
+	cn := &conn{ws: ws, nc: nc, r: mqtt.NewReader(nc, 0)}
+	cn.r.SetVersion(mqtt.Version311)
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
+	defer stop()
+	p := &mqtt.Connect{CleanStart: true, KeepAlive: o.keepAlive, ClientID: o.clientID,
+		UsernameFlag: o.username != "", Username: o.username,
+		PasswordFlag: o.password != "", Password: []byte(o.password)}
+	if err := cn.send(p); err != nil {
+		cn.close()
+		return nil, err
+	}
+	pk, err := cn.r.ReadPacket()
+	if err != nil {
+		cn.close()
+		return nil, fmt.Errorf("read connack: %w", err)
+	}
+	ack, ok := pk.(*mqtt.Connack)
+	if !ok {
+		cn.close()
+		return nil, fmt.Errorf("expected CONNACK, got %v", pk.Type())
+	}
+	if ack.ReasonCode != 0 {
+		cn.close()
+		return nil, fmt.Errorf("connect refused: CONNACK 0x%02x", byte(ack.ReasonCode))
+	}
+	return cn, nil
+}
+
+// send encodes one packet and writes it as one WebSocket message.
+func (c *conn) send(p mqtt.Packet) error {
+	b, err := p.Append(c.buf[:0], mqtt.Version311)
+	if err != nil {
+		return fmt.Errorf("encode %v: %w", p.Type(), err)
+	}
+	c.buf = b
+	if _, err := c.nc.Write(b); err != nil {
+		return fmt.Errorf("write %v: %w", p.Type(), err)
+	}
+	return nil
+}
+
+// subscribe subscribes to filter and waits for the SUBACK, which must grant it.
+// Messages arriving before the SUBACK are acknowledged and ignored.
+func (c *conn) subscribe(ctx context.Context, filter string, qos byte) error {
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetReadDeadline(time.Now()) })
+	defer stop()
+	if err := c.send(&mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: filter, QoS: qos}}}); err != nil {
+		return err
+	}
+	for {
+		pk, err := c.r.ReadPacket()
+		if err != nil {
+			return fmt.Errorf("read suback: %w", err)
+		}
+		switch p := pk.(type) {
+		case *mqtt.Suback:
+			if len(p.ReasonCodes) != 1 || p.ReasonCodes[0] >= 0x80 {
+				return fmt.Errorf("subscribe %s refused: %v", filter, p.ReasonCodes)
+			}
+			return nil
+		case *mqtt.Publish:
+			if p.QoS == 1 {
+				if err := c.send(&mqtt.Puback{PacketID: p.PacketID}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// close closes the connection at once, without a WebSocket close handshake (which
+// would wait for a peer that may not be reading).
+func (c *conn) close() {
+	_ = c.ws.CloseNow()
+}
+
+// disconnect sends DISCONNECT, then closes.
+func (c *conn) disconnect() {
+	_ = c.send(&mqtt.Disconnect{})
+	c.close()
+}

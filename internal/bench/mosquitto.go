@@ -1,0 +1,107 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// mosquitto is a mosquitto broker started by the tool: a websockets listener on a
+// loopback port, anonymous access, no persistence, its config in a temporary
+// directory. Close stops it and waits for it to exit.
+type mosquitto struct {
+	cmd *exec.Cmd
+	dir string
+	url string // ws://127.0.0.1:<port>/
+}
+
+// startMosquitto runs the mosquitto binary at path with a websockets listener on a
+// free loopback port and waits until the port accepts connections.
+func startMosquitto(ctx context.Context, path string) (*mosquitto, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	mqttPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "herald-bench-mosquitto-")
+	if err != nil {
+		return nil, fmt.Errorf("mosquitto config dir: %w", err)
+	}
+	// mosquitto 2.0.11 (Debian 12) refuses to start with only a websockets
+	// listener, and its libwebsockets ignores a websockets listener's bind
+	// address (eclipse-mosquitto/mosquitto#2284, #3045): a plain listener on
+	// loopback comes first, and the websockets one is limited to the loopback
+	// interface with bind_interface, as far as that build honours it.
+	conf := "per_listener_settings false\n" +
+		"persistence false\n" +
+		"log_dest none\n" +
+		"allow_anonymous true\n" +
+		"listener " + strconv.Itoa(mqttPort) + " 127.0.0.1\n" +
+		"max_connections -1\n" +
+		"listener " + strconv.Itoa(port) + "\n" +
+		"bind_interface lo\n" +
+		"protocol websockets\n" +
+		"max_connections -1\n"
+	file := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("write mosquitto config: %w", err)
+	}
+	// Not CommandContext: Close stops it, after the run has measured it.
+	cmd := exec.Command(path, "-c", file)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start mosquitto: %w", err)
+	}
+	m := &mosquitto{cmd: cmd, dir: dir, url: "ws://127.0.0.1:" + strconv.Itoa(port) + "/"}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return m, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			m.Close()
+			return nil, fmt.Errorf("mosquitto did not listen on %s: %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Pid returns the broker's process id.
+func (m *mosquitto) Pid() int { return m.cmd.Process.Pid }
+
+// Close stops the broker (SIGTERM, then SIGKILL after 5 s) and removes its config.
+func (m *mosquitto) Close() {
+	_ = m.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	// Exits when the broker has exited; Kill below guarantees it does.
+	go func() { _ = m.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-done
+	}
+	os.RemoveAll(m.dir)
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
