@@ -74,6 +74,12 @@ type Config struct {
 	// Audit answers audit-trail queries (VCD-COMPAT §10.1); nil makes
 	// GET /cloudapi/1.0.0/auditTrail answer 503.
 	Audit AuditTrail
+	// Inventory stores the vApps and VMs of VCD-COMPAT §9.3; nil makes the vApp,
+	// samples and current-usage endpoints answer 503 and leaves vappCount out of Org JSON.
+	Inventory Inventory
+	// Metrics stores the metrics settings and samples (VCD-COMPAT §9); nil makes the
+	// settings, samples and current-usage endpoints answer 503.
+	Metrics MetricsStore
 }
 
 // Defaults for Config fields left zero.

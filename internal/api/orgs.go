@@ -21,6 +21,9 @@ type orgJSON struct {
 	Description string `json:"description"`
 	IsEnabled   bool   `json:"isEnabled"`
 	UserCount   int    `json:"userCount"`
+	// VAppCount counts the org's inventory vApps (VCD-COMPAT §5.1, §9.3); absent
+	// without an Inventory.
+	VAppCount *int `json:"vappCount,omitempty"`
 }
 
 // orgRequest is the body of POST and PUT /orgs; pointers tell absent from empty.
@@ -43,8 +46,13 @@ func (a *API) orgJSON(ctx context.Context, o vcd.Org) (orgJSON, error) {
 	if err != nil {
 		return orgJSON{}, err
 	}
-	return orgJSON{ID: vcd.URN(vcd.KindOrg, o.ID), Name: o.Name, DisplayName: o.DisplayName,
-		Description: o.Description, IsEnabled: o.Enabled, UserCount: len(users)}, nil
+	j := orgJSON{ID: vcd.URN(vcd.KindOrg, o.ID), Name: o.Name, DisplayName: o.DisplayName,
+		Description: o.Description, IsEnabled: o.Enabled, UserCount: len(users)}
+	if a.cfg.Inventory != nil {
+		n := a.cfg.Inventory.VAppCount(o.ID)
+		j.VAppCount = &n
+	}
+	return j, nil
 }
 
 func (a *API) orgLocation(r *http.Request, id string) string {

@@ -73,6 +73,19 @@ func (a *API) routes() {
 	a.route("DELETE "+heraldAPI+"/serviceAccounts/{id}", optAuth, a.deleteServiceAccount)
 	a.route("POST "+heraldAPI+"/serviceAccounts/{id}/secret", optAuth, a.rotateServiceSecret)
 
+	// §9 metrics: settings, vApp inventory, samples, current usage.
+	a.route("GET "+heraldAPI+"/settings/metrics", optAuth, a.getMetricsSettings)
+	a.route("PUT "+heraldAPI+"/settings/metrics", optAuth, a.putMetricsSettings)
+	a.route("GET "+heraldAPI+"/vApps", optAuth, a.listVApps)
+	a.route("POST "+heraldAPI+"/vApps", optAuth, a.createVApp)
+	a.route("GET "+heraldAPI+"/vApps/{id}", optAuth, a.getVApp)
+	a.route("DELETE "+heraldAPI+"/vApps/{id}", optAuth, a.deleteVApp)
+	a.route("POST "+heraldAPI+"/vApps/{id}/vms", optAuth, a.addVM)
+	a.route("DELETE "+heraldAPI+"/vApps/{id}/vms/{vmId}", optAuth, a.deleteVM)
+	a.route("POST "+heraldAPI+"/metrics/samples", optAuth, a.postSamples)
+	a.route("GET /api/vApp/{vm}/metrics/current", optAuth, a.currentUsage)
+	a.route("POST /api/vApp/{vm}/metrics/current", optAuth, a.currentUsage)
+
 	// §10.1 audit trail.
 	a.route("GET "+cloudAPI+"/auditTrail", optAuth, a.listAuditTrail)
 }

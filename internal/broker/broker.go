@@ -116,6 +116,17 @@ type Config struct {
 	// is refused with 403 before authentication, against cross-site
 	// WebSocket hijacking.
 	AllowedOrigins []string
+	// Sessions and Backlog make persistent sessions available (VCD-COMPAT
+	// §6.6): the stored records and the log they replay. With either nil,
+	// CleanSession=0 and Clean Start=0 are served as clean sessions.
+	Sessions SessionStore
+	Backlog  Backlog
+	// SessionRetention is how long a persistent session outlives its
+	// connection (24 h): the 3.1.1 expiry, and the cap of a 5.0 Session
+	// Expiry Interval (CONNACK reports the lowered value).
+	SessionRetention time.Duration
+	// Node names this node in session records.
+	Node string
 	// Now is the clock used for token expiry (time.Now).
 	Now func() time.Time
 }
@@ -150,6 +161,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.SessionRetention <= 0 {
+		c.SessionRetention = 24 * time.Hour
 	}
 	return c
 }
@@ -197,6 +211,9 @@ type Broker struct {
 	originMu sync.Mutex
 	origins  []*origin    // in append order; guarded by originMu
 	nOrigins atomic.Int32 // len(origins), read by Deliver without the lock
+
+	// fed is the sequence of the last message Deliver queued; see beforeSubscribe.
+	fed atomic.Uint64
 
 	stats counters
 }
@@ -284,6 +301,7 @@ func (b *Broker) register(c *conn) (ok bool) {
 		return false
 	}
 	if old != nil {
+		c.prev = old // openSession waits for it to save its session
 		old.closeWith(mqtt.ReasonSessionTakenOver)
 		old.logger.Debug("session taken over")
 	}
@@ -418,6 +436,9 @@ type Stats struct {
 	MessagesRouted   int64 // messages given to Deliver
 	MessagesOut      int64 // PUBLISH packets written to clients
 	Drops            Drops
+	SessionsResumed  int64 // persistent sessions resumed with session present 1
+	SessionsBehind   int64 // times a persistent session's queue filled and it went back to the log
+	SessionsLost     int64 // log sequences a resuming session lost to retention (an upper bound)
 }
 
 // Drops counts messages not delivered or not accepted, by reason.
@@ -432,6 +453,7 @@ type counters struct {
 	connections, connectionsTotal, subscriptions atomic.Int64
 	messagesIn, messagesRouted, messagesOut      atomic.Int64
 	dropQoS0, dropQoS1, dropTooLarge, dropIn     atomic.Int64
+	sessionsResumed, sessionBehind, sessionLost  atomic.Int64
 }
 
 // Stats returns the broker's counters.
@@ -450,5 +472,8 @@ func (b *Broker) Stats() Stats {
 			TooLarge:      s.dropTooLarge.Load(),
 			InboundDenied: s.dropIn.Load(),
 		},
+		SessionsResumed: s.sessionsResumed.Load(),
+		SessionsBehind:  s.sessionBehind.Load(),
+		SessionsLost:    s.sessionLost.Load(),
 	}
 }

@@ -65,6 +65,15 @@ type conn struct {
 	lastTouch   time.Time           // reader only
 	idPrefix    string              // for Log.Append ids
 	pubCount    uint64              // reader only
+
+	// Persistent sessions (persist.go).
+	expiry      time.Duration  // how long the session outlives the connection; 0 for a clean session
+	prev        *conn          // the connection this one took over, until openSession has waited for it
+	saved       chan struct{}  // closed when cleanup has saved (or dropped) the session
+	loopDone    chan struct{}  // closed when sessionLoop returns; nil when it never ran
+	rev         uint64         // the stored record's revision; handshake, then sessionLoop, then cleanup
+	lastSave    time.Time      // same owners as rev
+	closeExpiry *time.Duration // a 5.0 DISCONNECT's new expiry; reader only
 }
 
 func newConn(ctx context.Context, b *Broker, nc net.Conn, pre *vcd.Principal) *conn {
@@ -75,6 +84,7 @@ func newConn(ctx context.Context, b *Broker, nc net.Conn, pre *vcd.Principal) *c
 		start:      time.Now(),
 		logger:     b.logger,
 		writerDone: make(chan struct{}),
+		saved:      make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.reason.Store(-1)
@@ -125,6 +135,11 @@ func (c *conn) serve() {
 	c.connack = nil
 
 	go c.writeLoop()
+	if c.persistent() {
+		// Replays the backlog and saves the session; exits when ctx is done.
+		c.loopDone = make(chan struct{})
+		go c.sessionLoop()
+	}
 	// Once the connection is asked to close, the writer has closeGrace to
 	// finish (the DISCONNECT included) before nc is closed under a Write
 	// that a client which does not read keeps blocked. The hook's goroutine
@@ -156,6 +171,9 @@ func (c *conn) serve() {
 	c.readLoop()
 	c.closeReason(reasonNone)
 	<-c.writerDone
+	if c.loopDone != nil {
+		<-c.loopDone
+	}
 	if !stopGrace() {
 		<-graceDone
 	}
@@ -168,6 +186,10 @@ func (c *conn) serve() {
 // cleanup removes the session's subscriptions and registration and publishes
 // the will if the connection did not end normally.
 func (c *conn) cleanup() {
+	defer close(c.saved)
+	if c.persistent() && c.registered {
+		c.closeSession()
+	}
 	if c.s != nil {
 		for f, sub := range c.s.subs {
 			c.b.index.Remove(f, sub)
@@ -286,11 +308,17 @@ func (c *conn) handshake() bool {
 	c.awaitingRel = make(map[uint16]struct{})
 	c.idPrefix = newClientID()
 
-	// Clean sessions only so far: CleanSession=0 / Clean Start=0 is served as a
-	// clean session with session present 0. This is where persistent sessions
-	// (VCD-COMPAT §6.6) will resume a stored session instead.
+	// Persistent sessions (VCD-COMPAT §6.6) need Config.Sessions and
+	// Config.Backlog; without them every session is clean, with session
+	// present 0.
+	expiry, lowered := c.sessionExpiry(cp)
+	c.expiry = expiry
 	if !c.b.register(c) {
 		return c.refuse(c.code(mqtt.ReasonQuotaExceeded, mqtt.ConnRefusedServerUnavailable), "too many connections")
+	}
+	present, note, code := c.openSession(cp)
+	if code != 0 {
+		return c.refuse(code, "session store unavailable")
 	}
 	if c.touch && c.b.authn != nil {
 		c.b.authn.Touch(c.ctx, p)
@@ -298,7 +326,7 @@ func (c *conn) handshake() bool {
 	}
 
 	retainAvailable := c.b.cfg.Retained != nil
-	ack := &mqtt.Connack{ReasonCode: mqtt.ReasonSuccess}
+	ack := &mqtt.Connack{ReasonCode: mqtt.ReasonSuccess, SessionPresent: present} // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
 	if c.version == mqtt.Version5 {
 		recvMax := uint16(c.b.cfg.MaxInflight)
 		maxPacket := uint32(c.b.cfg.MaxPacketBytes)
@@ -314,10 +342,13 @@ func (c *conn) handshake() bool {
 			SubscriptionIdentifierAvailable: &yes,
 			SharedSubscriptionAvailable:     &no,
 		}
-		if se := cp.Props; se != nil && se.SessionExpiryInterval != nil && *se.SessionExpiryInterval != 0 {
-			var z uint32 // sessions end with the connection (clean sessions only so far)
-			ack.Props.SessionExpiryInterval = &z
+		if se := cp.Props; se != nil && se.SessionExpiryInterval != nil && *se.SessionExpiryInterval != 0 && (c.expiry == 0 || lowered) {
+			// Without a session store sessions end with the connection; with
+			// one, the interval is capped at Config.SessionRetention.
+			v := uint32(c.expiry / time.Second)
+			ack.Props.SessionExpiryInterval = &v
 		}
+		ack.Props.ReasonString = note
 	}
 	c.connack = ack
 	c.logger.Debug("connected", "version", c.version, "keepalive", cp.KeepAlive)
@@ -476,6 +507,12 @@ func (c *conn) handle(pkt mqtt.Packet) bool {
 		if p.ReasonCode != mqtt.ReasonDisconnectWithWillMessage {
 			c.will = nil // a normal disconnect discards the will [MQTT-3.1.2-10]
 		}
+		if c.persistent() && p.Props != nil && p.Props.SessionExpiryInterval != nil {
+			// 5.0 may change the expiry at DISCONNECT (not from 0: the session is
+			// not persistent then); closeSession applies it.
+			d := min(time.Duration(*p.Props.SessionExpiryInterval)*time.Second, c.b.cfg.SessionRetention)
+			c.closeExpiry = &d
+		}
 		c.closeReason(reasonNone)
 		return false
 	case *mqtt.Connect:
@@ -527,6 +564,7 @@ func (c *conn) onSubscribe(sp *mqtt.Subscribe) bool {
 		entries = c.retainedFor(retained)
 	}
 	c.s.queueCtrl(&mqtt.Suback{PacketID: sp.PacketID, ReasonCodes: codes}, c.version, entries...)
+	c.subsChanged()
 	return true
 }
 
@@ -583,7 +621,8 @@ func (c *conn) subscribe(sub mqtt.Subscription, id uint32) (ns *subscription, is
 		return nil, false, mqtt.ReasonQuotaExceeded
 	}
 	qos := min(sub.QoS, 2)
-	ns = &subscription{s: c.s, filter: f, qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id}
+	ns = &subscription{s: c.s, filter: f, qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id, rh: sub.RetainHandling}
+	c.beforeSubscribe()
 	if err := c.b.index.Add(f, ns); err != nil {
 		return nil, false, mqtt.ReasonTopicFilterInvalid
 	}
@@ -625,6 +664,7 @@ func (c *conn) onUnsubscribe(up *mqtt.Unsubscribe) {
 		}
 	}
 	c.s.queueCtrl(ack, c.version)
+	c.subsChanged()
 }
 
 // refusePublish answers a PUBLISH that is not accepted (VCD-COMPAT §7.3): 3.1.1

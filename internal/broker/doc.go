@@ -41,12 +41,49 @@
 // under another principal is a different session. An empty client id gets a
 // server-assigned one (returned in 5.0 as Assigned Client Identifier), except
 // with CleanSession=0 on 3.1.1 (CONNACK 0x02); ids over 128 bytes get 0x02 /
-// 0x85. Only clean sessions exist yet: CleanSession=0 or Clean Start=0 is
-// served as a clean session with session present 0, and a 5.0 Session Expiry
-// Interval is answered with 0. A principal's connections beyond
-// Config.MaxConnsPerPrincipal are refused with 0x03 / 0x97. Persistent sessions will plug in at the
-// handshake (resume instead of create) and in session, whose queue a cursor
-// into the Log will replace.
+// 0x85. A principal's connections beyond Config.MaxConnsPerPrincipal are
+// refused with 0x03 / 0x97.
+//
+// # Persistent sessions (§6.6)
+//
+// With Config.Sessions and Config.Backlog, CleanSession=0 (3.1.1) and a 5.0
+// Session Expiry Interval > 0 make the session persistent; without them every
+// session is clean (session present 0, a 5.0 expiry answered with 0). A
+// persistent session is a SessionRecord keyed by (principal, client id): its
+// subscriptions, an ack floor into the log (every matching message at or
+// below it is acknowledged) and the in-flight packet ids with their log
+// sequences. It is never a copy of messages: the log is the buffer. It
+// expires Config.SessionRetention (24 h) after the disconnect on 3.1.1; a
+// 5.0 interval is capped there and the CONNACK reports the lowered value.
+// A clean start deletes the stored session [MQTT-3.1.2-4], [MQTT-3.1.2-6]; a
+// stored one found gives session present 1 [MQTT-3.2.2-2]; an expired one is
+// deleted instead. A 5.0 Clean Start=0 with expiry 0 is served as a clean
+// session (the stored one is discarded).
+//
+// On resumption each stored filter is re-checked with topic.CanSubscribe
+// against the principal's current rights and dropped (logged) if no longer
+// allowed. Then, in this order [MQTT-4.4.0-1]: the in-flight messages are
+// resent with DUP=1 and their packet ids (PUBREL for a released QoS 2 one),
+// read back by sequence through Backlog.Message; the backlog, every message
+// after the ack floor matching a QoS ≥ 1 filter (QoS 0 filters get none), in
+// log order; then live traffic. The session loop (persist.go) replays the
+// backlog while Deliver holds this session's live QoS ≥ 1 deliveries; when
+// the replay ends at the log's last sequence L, held deliveries at or below L
+// are dropped and the rest queued after it, so the hand-over has no gap and
+// no duplicate. Messages lost to the log's retention (first > floor+1) are
+// counted (Stats.SessionsLost), logged at warn and, on 5.0, named in the
+// CONNACK's Reason String; the rest is delivered. Duplicates are possible
+// only within the in-flight window (messages acknowledged out of order, or
+// acknowledged after the last save before a crash).
+//
+// The ack floor advances as PUBACK / PUBCOMP arrive, past the acknowledged
+// prefix of the tracked (queued or in-flight) sequences. The record is saved
+// with compare-and-set at connect, at most every second while it changes,
+// after SUBSCRIBE and UNSUBSCRIBE (within a second), at least every quarter
+// of its expiry, and at disconnect. Takeover: the new connection closes the
+// old one, waits (up to 15 s) until the old one has saved the session at
+// disconnect, and only then loads it; a 5.0 DISCONNECT may change the expiry,
+// 0 deleting the session.
 //
 // Keepalive: no packet for 1.5 × keepalive closes the connection (0x8D on
 // 5.0); 0 turns the check off [MQTT-3.1.2-24]. Token expiry closes with 0xA0;
@@ -119,8 +156,10 @@
 // A session's queue holds at most Config.MaxQueue messages. When it is full a
 // QoS 0 delivery is dropped and counted (Stats.Drops.QueueFullQoS0); a QoS 1
 // or 2 delivery on a clean session is dropped, counted (QueueFullQoS1) and
-// logged at warn once per overflow episode. A persistent session will instead
-// leave such messages in the log and resend them from its cursor. Deliver never
+// logged at warn once per overflow episode. A persistent session never drops
+// QoS ≥ 1: when its queue is full it is marked behind (Stats.SessionsBehind)
+// and its session loop, once the queue has room, replays the log from the
+// last queued sequence before rejoining live delivery. Deliver never
 // waits for a client; a client that does not read is disconnected after
 // Config.WriteTimeout.
 //
@@ -148,6 +187,9 @@
 //     exits when the connection's context is done (client gone, protocol
 //     error, takeover, revocation, expiry, keepalive, Close, or the ServeConn
 //     context), after sending the 5.0 DISCONNECT and closing the net.Conn.
+//   - One session loop per persistent session (conn.sessionLoop): it replays
+//     the backlog and saves the record. It exits when the connection's
+//     context is done; ServeConn waits for it before the final save.
 //   - Timers (keepalive, token expiry, and during CONNECT a close-on-cancel
 //     hook) only request a close; they are stopped when ServeConn returns.
 //   - After CONNECT, a close-grace hook (context.AfterFunc) runs once the
@@ -161,7 +203,9 @@
 // Broker.mu guards the connection and session tables; Broker.deliverMu
 // serialises Deliver; Broker.originMu guards the origin records; the
 // topic.Index has its own lock; session.mu guards one session's queue,
-// acknowledgements and in-flight window. Lock order: Broker.deliverMu →
+// acknowledgements, in-flight window and persistent cursor (persistState).
+// The session loop calls Backlog and SessionStore with no lock held, and
+// waits for queue room outside session.mu. Lock order: Broker.deliverMu →
 // Broker.originMu (released before matching) → topic.Index (only inside
 // AppendMatches, released before any session is touched) → session.mu.
 // Broker.mu is never held with another of these locks; closing a connection

@@ -38,6 +38,7 @@ type subscription struct {
 	noLocal bool   // 5.0: not delivered the session's own messages [MQTT-3.8.3-3]
 	rap     bool   // 5.0: Retain As Published [MQTT-3.3.1-12], [MQTT-3.3.1-13]
 	id      uint32 // 5.0 Subscription Identifier, 0 for none
+	rh      byte   // 5.0 Retain Handling, kept for a persistent session's record
 }
 
 // entry is one message waiting in a session's outbound queue. It holds the
@@ -155,6 +156,7 @@ type flight struct {
 	qos   byte
 	state flightState
 	m     *message // kept for the DUP resend of a resumed persistent session
+	seq   uint64   // the log message (0 for a retained one), for the ack floor
 }
 
 type flightState byte
@@ -167,10 +169,10 @@ const (
 
 // session is the state MQTT keeps per client id: subscriptions (owned by the
 // connection's reader goroutine), the outbound queue and the in-flight window
-// (guarded by mu). Only clean sessions exist so far, so a session lives
-// exactly as long as its connection; a persistent session will replace the
-// queue with a cursor into the log (ack floor plus in-flight ids) that refills
-// pending from Log on resumption, and keep subs across connections.
+// (guarded by mu). A session object lives as long as its connection; a
+// persistent session also has a cursor into the log (p, persist.go) that is
+// saved as a SessionRecord and refills pending from the Backlog on
+// resumption.
 type session struct {
 	b *Broker
 
@@ -202,6 +204,10 @@ type session struct {
 	nextID      uint16
 	overflowing bool     // a QoS ≥ 1 drop was logged and the queue has not drained since
 	idScratch   []uint32 // drain's subscription identifiers, reused
+
+	// p is the cursor of a persistent session (persist.go), nil for a clean
+	// one. Set before the session's subscriptions enter the index.
+	p *persistState
 }
 
 func newSession(b *Broker, maxInflight int) *session {
@@ -239,6 +245,10 @@ func (s *session) enqueue(e entry) {
 // false when the drop should be logged. Lock held on entry.
 func (s *session) pushLocked(e entry) (ok bool) {
 	if s.closed {
+		return true
+	}
+	if s.p != nil && e.qos > 0 && e.m.seq != 0 {
+		s.pushLogged(e) // never dropped: the log is the buffer
 		return true
 	}
 	if len(s.pending)-s.head >= s.b.cfg.MaxQueue {
@@ -304,6 +314,9 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 			if mqtt.PublishSize(version, h, e.m.topic, e.m.props, e.m.payload) > maxOut {
 				// [MQTT-3.1.2-25]
 				s.b.stats.dropTooLarge.Add(1)
+				if s.p != nil && e.qos > 0 {
+					s.p.ackSeq(e.m.seq)
+				}
 				s.pending[s.head] = entry{}
 				s.head++
 				continue
@@ -318,7 +331,7 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 			if e.qos == 2 {
 				st = awaitPubrec
 			}
-			s.inflight = append(s.inflight, flight{id: h.PacketID, qos: e.qos, state: st, m: e.m})
+			s.inflight = append(s.inflight, flight{id: h.PacketID, qos: e.qos, state: st, m: e.m, seq: e.m.seq})
 		}
 		b, err := mqtt.AppendPublish(buf, version, h, e.m.topic, e.m.props, e.m.payload)
 		if err == nil {
@@ -326,6 +339,9 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 			published++
 		} else if e.qos > 0 {
 			s.inflight = s.inflight[:len(s.inflight)-1]
+			if s.p != nil {
+				s.p.ackSeq(e.m.seq)
+			}
 		}
 		s.pending[s.head] = entry{} // drop the reference to the message
 		s.head++
@@ -340,6 +356,9 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 		clear(s.pending[n:])
 		s.pending = s.pending[:n]
 		s.head = 0
+	}
+	if s.p != nil && len(s.pending)-s.head < s.b.cfg.MaxQueue {
+		poke(s.p.room) // a replay waiting for room may go on
 	}
 	return buf, published, more
 }
@@ -379,6 +398,9 @@ func (s *session) ack(t mqtt.Type, id uint16, reason mqtt.ReasonCode) (found boo
 		case t == mqtt.TypePuback && f.state == awaitPuback,
 			t == mqtt.TypePubcomp && f.state == awaitPubcomp,
 			t == mqtt.TypePubrec && f.state == awaitPubrec && reason.IsError(): // an error PUBREC ends the flow (5.0 §4.3.3)
+			if s.p != nil {
+				s.p.ackSeq(f.seq)
+			}
 			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
 			if s.head < len(s.pending) {
 				s.signal()
@@ -455,6 +477,7 @@ func (b *Broker) Deliver(m Message) {
 		}
 		b.matches[i] = nil
 	}
+	b.fed.Store(m.Seq) // after queueing: see beforeSubscribe
 }
 
 // addID adds a matching subscription's identifier to the delivery being

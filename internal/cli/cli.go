@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // Version is herald's version, set at build time with
@@ -28,6 +29,16 @@ func (e *usageError) Error() string { return e.msg }
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	stdin          io.Reader        // nil: empty
+	clock          func() time.Time // nil: time.Now
+}
+
+// now returns the current time from e's clock.
+func (e env) now() time.Time {
+	if e.clock != nil {
+		return e.clock()
+	}
+	return time.Now()
 }
 
 const usage = `herald serves VMware Cloud Director's login API and MQTT notifications.
@@ -36,16 +47,26 @@ Usage:
   herald <command> [flags]
 
 Commands:
-  serve          run the server
-  check-config   validate the configuration and exit
-  version        print the version
+  serve             run the server
+  check-config      validate the configuration and exit
+  version           print the version
+
+  login             log in as user@org and keep the token (HERALD_PASSWORD or a prompt)
+  logout            revoke the stored login's session and forget it
+  tail              print the notifications the logged-in user may see, as they come
+  orgs              list, create or delete orgs
+  users             list, create or delete users
+  service-accounts  list, create or delete MQTT service accounts
+  token             create, list or revoke API tokens
+  event post        post an external event (producer API)
+  task              create or update a task (producer API)
 
 Run 'herald <command> -h' for a command's flags.
 `
 
 // Run runs the command line args (without the program name) and returns the exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := env{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	e := env{stdout: stdout, stderr: stderr, getenv: os.Getenv, stdin: os.Stdin}
 	return e.run(ctx, args)
 }
 
@@ -62,6 +83,24 @@ func (e env) run(ctx context.Context, args []string) int {
 		err = e.checkConfig(rest)
 	case "version", "--version", "-version":
 		err = e.version(rest)
+	case "login":
+		err = e.login(ctx, rest)
+	case "logout":
+		err = e.logout(ctx, rest)
+	case "tail":
+		err = e.tail(ctx, rest)
+	case "orgs":
+		err = e.orgs(ctx, rest)
+	case "users":
+		err = e.users(ctx, rest)
+	case "service-accounts":
+		err = e.serviceAccounts(ctx, rest)
+	case "token":
+		err = e.token(ctx, rest)
+	case "event":
+		err = e.event(ctx, rest)
+	case "task":
+		err = e.task(ctx, rest)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(e.stdout, usage)
 		return 0
@@ -75,7 +114,7 @@ func (e env) run(ctx context.Context, args []string) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "herald: %v\nRun 'herald help' for usage.\n", err)
+		fmt.Fprintf(e.stderr, "herald: %v\nRun 'herald help' or 'herald <command> -h' for usage.\n", err)
 		return 2
 	default:
 		fmt.Fprintf(e.stderr, "herald: %v\n", err)

@@ -32,6 +32,8 @@ type Config struct {
 	Auth     AuthConfig  `yaml:"auth"`
 	Store    StoreConfig `yaml:"store"`
 	Log      LogConfig   `yaml:"log"`
+	// Metrics are the defaults of the run-time metrics settings (VCD-COMPAT §9.1).
+	Metrics MetricsConfig `yaml:"metrics"`
 }
 
 // HTTPConfig configures the one HTTP listener (and an optional plain one).
@@ -116,6 +118,31 @@ type StoreConfig struct {
 	SyncInterval Duration `yaml:"syncInterval"`
 }
 
+// MetricsConfig holds the defaults of the metrics settings (VCD-COMPAT §9.1): the keys
+// metrics.publishing.enabled, metrics.interval and metrics.simulator.enabled. They
+// apply until a sysadmin stores settings with PUT
+// /cloudapi/herald/1.0.0/settings/metrics, which every node then uses.
+type MetricsConfig struct {
+	Publishing MetricsPublishing `yaml:"publishing"`
+	// Interval is how often METRICS messages are published (and the simulator
+	// produces samples); default 20s, whole seconds from 1s to 1h.
+	Interval  Duration         `yaml:"interval"`
+	Simulator MetricsSimulator `yaml:"simulator"`
+}
+
+// MetricsPublishing is metrics.publishing.
+type MetricsPublishing struct {
+	// Enabled turns METRICS publication on; default false, as in VCD.
+	Enabled bool `yaml:"enabled"`
+}
+
+// MetricsSimulator is metrics.simulator.
+type MetricsSimulator struct {
+	// Enabled makes herald produce plausible samples for every inventory VM at each
+	// interval; default false.
+	Enabled bool `yaml:"enabled"`
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	// Level is debug, info, warn or error; default info.
@@ -147,8 +174,9 @@ func Default() Config {
 			KeyLifetime:      Duration(90 * 24 * time.Hour),
 			PasswordCost:     12,
 		},
-		Store: StoreConfig{ServerName: "herald", Replicas: 1},
-		Log:   LogConfig{Level: "info", Format: "text"},
+		Store:   StoreConfig{ServerName: "herald", Replicas: 1},
+		Log:     LogConfig{Level: "info", Format: "text"},
+		Metrics: MetricsConfig{Interval: Duration(20 * time.Second)},
 	}
 }
 
@@ -301,6 +329,9 @@ func (c Config) Validate() error {
 	}
 	if c.Store.SyncInterval < 0 {
 		bad("store.syncInterval", c.Store.SyncInterval, "must not be negative")
+	}
+	if iv := c.Metrics.Interval.D(); iv < time.Second || iv > time.Hour || iv%time.Second != 0 {
+		bad("metrics.interval", c.Metrics.Interval, "must be whole seconds from 1s to 1h")
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error", "trace":

@@ -120,6 +120,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Notifier:           logNotifier{s.db},
 		Tasks:              taskStore{s.db},
 		Audit:              auditTrail{s.db},
+		Inventory:          inventoryStore{s.db},
+		Metrics:            apiMetrics{s.newMetricsStore()},
 	}, s.db, s.auth, s.logger.With("subsystem", "api"))
 
 	s.broker = broker.New(broker.Config{
@@ -128,6 +130,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		ValidateNotification: validateNotification,
 		WriteHTTPError:       s.api.WriteError,
 		Retained:             retainedStore{s.db},
+		Sessions:             sessionStore{s.db}, // persistent sessions (sessions.go)
+		Backlog:              backlog{s.db},
+		Node:                 s.cfg.Store.ServerName,
 	}, s.auth, s.auth, notifyLog{s.db}, s.logger) // the broker names its own subsystem
 	// The live feed and the change watch start before any listener, so the first
 	// client already gets every message and every revocation.
@@ -181,6 +186,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		go s.serveMQTT(bg, s.mqttLn)
 	}
 	s.background(bg)
+	s.startMetrics(bg)
 	return nil
 }
 
@@ -266,6 +272,7 @@ func (s *Server) background(ctx context.Context) {
 				} else if n > 0 {
 					s.logger.Debug("purged expired sessions", "count", n)
 				}
+				s.purgeMQTTSessions(ctx)
 			}
 		}
 	}()

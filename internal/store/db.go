@@ -50,6 +50,9 @@ type DB struct {
 	keys     *table[vcd.SigningKey]
 	revoked  *table[revocation]
 	tasks    *table[TaskRecord] // herald_tasks; see task.go
+	metrics  metricsState       // vApps, samples, settings, lease; see metrics.go
+
+	mqttSessions jetstream.KeyValue // herald_mqtt_sessions, never cached; see mqttsession.go
 
 	// Secondary indexes, each guarded by its table's mu.
 	orgByName       map[string]string            // lowercased name → org id
@@ -125,6 +128,9 @@ func (db *DB) open(ctx context.Context) error {
 	if err := db.ensureLog(ctx); err != nil {
 		return err
 	}
+	if err := db.openMQTTSessions(ctx); err != nil {
+		return err
+	}
 	if err := db.ensureHistory(ctx); err != nil {
 		return err
 	}
@@ -138,6 +144,9 @@ func (db *DB) open(ctx context.Context) error {
 		if err := w.watch(ctx, watchCtx, &db.watchers); err != nil {
 			return unavailable("load cache", err)
 		}
+	}
+	if err := db.openMetrics(ctx, watchCtx, &db.watchers); err != nil {
+		return err
 	}
 	if err := db.watchRetained(ctx, watchCtx, kvs[bucketRetained], &db.watchers); err != nil {
 		return unavailable("load cache", err)

@@ -28,6 +28,10 @@
 //	herald_meta      site                      vcd.Site (id generated once)
 //	herald_revoked   <hex of jti>              {sessionId, revoked}; bucket TTL
 //	                                           Config.RevokedTTL (default 48h)
+//	herald_vapps     <vApp id>                 VApp with its VMs (vapp.go)
+//	herald_metrics_latest <VM id>              the VM's latest samples, binary (metrics.go)
+//	herald_metrics_settings current            MetricsSettings
+//	herald_metrics_lease lease                 last claimed publication interval and revision
 //
 // N is the base32 (extended hex alphabet, no padding) of the lowercased name, because
 // KV keys allow only [-/_=.a-zA-Z0-9]. Ids must be 1–256 characters of [-_=a-zA-Z0-9]

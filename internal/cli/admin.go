@@ -1,0 +1,405 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/heraldmq/herald/internal/client"
+)
+
+// subcommand dispatches args[0] of a command group to one of subs.
+func subcommand(group string, args []string, subs map[string]func([]string) error) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		names := make([]string, 0, len(subs))
+		for n := range subs {
+			names = append(names, n)
+		}
+		return &usageError{fmt.Sprintf("%s: want a subcommand: %s", group, strings.Join(slices.Sorted(slices.Values(names)), ", "))}
+	}
+	f, ok := subs[args[0]]
+	if !ok {
+		return &usageError{fmt.Sprintf("%s: unknown subcommand %q", group, args[0])}
+	}
+	return f(args[1:])
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// table writes rows aligned in columns, the first row being the header.
+func table(w io.Writer, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+func (e env) orgs(ctx context.Context, args []string) error {
+	return subcommand("orgs", args, map[string]func([]string) error{
+		"list": func(args []string) error {
+			fs := e.newCommand("orgs list", "", "List the orgs the logged-in user may see.")
+			rf := bindRemote(fs, true)
+			if _, err := parseArgs(fs, args, 0, 0); err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			orgs, err := c.Orgs(ctx)
+			if err != nil {
+				return apiError(err)
+			}
+			if rf.json {
+				return printJSON(e.stdout, orgs)
+			}
+			rows := [][]string{{"NAME", "DISPLAY NAME", "ENABLED", "USERS", "ID"}}
+			for _, o := range orgs {
+				rows = append(rows, []string{o.Name, o.DisplayName, strconv.FormatBool(o.IsEnabled), strconv.Itoa(o.UserCount), o.ID})
+			}
+			table(e.stdout, rows)
+			return nil
+		},
+		"create": func(args []string) error {
+			fs := e.newCommand("orgs create", "NAME", "Create an enabled org (sysadmins only).")
+			rf := bindRemote(fs, true)
+			display := fs.String("display-name", "", "display name (default: NAME)")
+			desc := fs.String("description", "", "description")
+			pos, err := parseArgs(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			if *display == "" {
+				*display = pos[0]
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			o, err := c.CreateOrg(ctx, client.Org{Name: pos[0], DisplayName: *display, Description: *desc})
+			if err != nil {
+				return apiError(fmt.Errorf("create org: %w", err))
+			}
+			if rf.json {
+				return printJSON(e.stdout, o)
+			}
+			fmt.Fprintf(e.stdout, "Created org %s %s\n", o.Name, o.ID)
+			return nil
+		},
+		"delete": func(args []string) error {
+			fs := e.newCommand("orgs delete", "NAME-or-ID", "Disable, then delete an org (sysadmins only).")
+			rf := bindRemote(fs, false)
+			recursive := fs.Bool("recursive", false, "also delete the org's users")
+			pos, err := parseArgs(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			o, err := c.ResolveOrg(ctx, pos[0])
+			if err != nil {
+				return apiError(err)
+			}
+			if err := c.DeleteOrg(ctx, o, *recursive); err != nil {
+				return apiError(fmt.Errorf("delete org: %w", err))
+			}
+			fmt.Fprintf(e.stdout, "Deleted org %s %s\n", o.Name, o.ID)
+			return nil
+		},
+	})
+}
+
+func (e env) users(ctx context.Context, args []string) error {
+	return subcommand("users", args, map[string]func([]string) error{
+		"list": func(args []string) error {
+			fs := e.newCommand("users list", "", "List the users the logged-in user may see.")
+			rf := bindRemote(fs, true)
+			org := fs.String("org", "", "only the users of this org (name or id)")
+			if _, err := parseArgs(fs, args, 0, 0); err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			orgID := ""
+			if *org != "" {
+				o, err := c.ResolveOrg(ctx, *org)
+				if err != nil {
+					return apiError(err)
+				}
+				orgID = o.ID
+			}
+			users, err := c.Users(ctx, orgID)
+			if err != nil {
+				return apiError(err)
+			}
+			if rf.json {
+				return printJSON(e.stdout, users)
+			}
+			rows := [][]string{{"USER", "ROLE", "ENABLED", "LOCKED", "ID"}}
+			for _, u := range users {
+				role := ""
+				if len(u.RoleEntityRefs) > 0 {
+					role = u.RoleEntityRefs[0].Name
+				}
+				rows = append(rows, []string{u.Username + "@" + u.OrgEntityRef.Name, role,
+					strconv.FormatBool(u.Enabled), strconv.FormatBool(u.Locked), u.ID})
+			}
+			table(e.stdout, rows)
+			return nil
+		},
+		"create": func(args []string) error {
+			fs := e.newCommand("users create", "USER@ORG", "Create a user. The password comes from HERALD_NEW_PASSWORD, else from a\nprompt, which echoes.")
+			rf := bindRemote(fs, true)
+			role := fs.String("role", "", "role name, e.g. \"vApp Author\" or \"Organization Administrator\" (required)")
+			pos, err := parseArgs(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			name, org, ok := client.SplitName(pos[0])
+			if !ok {
+				return &usageError{fmt.Sprintf("users create: %q is not user@org", pos[0])}
+			}
+			if *role == "" {
+				return &usageError{"users create: -role is required"}
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			pw, err := e.readSecret("HERALD_NEW_PASSWORD", "Password for the new user "+pos[0]+" (echoed; or set HERALD_NEW_PASSWORD): ")
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			u, err := c.CreateUser(ctx, name, org, *role, pw)
+			if err != nil {
+				return apiError(fmt.Errorf("create user: %w", err))
+			}
+			if rf.json {
+				return printJSON(e.stdout, u)
+			}
+			fmt.Fprintf(e.stdout, "Created user %s@%s %s\n", u.Username, u.OrgEntityRef.Name, u.ID)
+			return nil
+		},
+		"delete": func(args []string) error {
+			fs := e.newCommand("users delete", "USER@ORG", "Delete a user.")
+			rf := bindRemote(fs, false)
+			pos, err := parseArgs(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			name, org, ok := client.SplitName(pos[0])
+			if !ok {
+				return &usageError{fmt.Sprintf("users delete: %q is not user@org", pos[0])}
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			o, err := c.ResolveOrg(ctx, org)
+			if err != nil {
+				return apiError(err)
+			}
+			u, err := c.ResolveUser(ctx, name, o.ID)
+			if err != nil {
+				return apiError(err)
+			}
+			if err := c.DeleteUser(ctx, u.ID); err != nil {
+				return apiError(fmt.Errorf("delete user: %w", err))
+			}
+			fmt.Fprintf(e.stdout, "Deleted user %s@%s %s\n", u.Username, o.Name, u.ID)
+			return nil
+		},
+	})
+}
+
+func (e env) serviceAccounts(ctx context.Context, args []string) error {
+	return subcommand("service-accounts", args, map[string]func([]string) error{
+		"list": func(args []string) error {
+			fs := e.newCommand("service-accounts list", "", "List the MQTT service accounts (sysadmins only).")
+			rf := bindRemote(fs, true)
+			if _, err := parseArgs(fs, args, 0, 0); err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			all, err := c.ServiceAccounts(ctx)
+			if err != nil {
+				return apiError(err)
+			}
+			if rf.json {
+				return printJSON(e.stdout, all)
+			}
+			rows := [][]string{{"NAME", "ENABLED", "PRODUCER", "SUBSCRIBE", "PUBLISH", "ID"}}
+			for _, s := range all {
+				rows = append(rows, []string{s.Name, strconv.FormatBool(s.Enabled), strconv.FormatBool(s.Producer),
+					strings.Join(s.Subscribe, ","), strings.Join(s.Publish, ","), s.ID})
+			}
+			table(e.stdout, rows)
+			return nil
+		},
+		"create": func(args []string) error {
+			fs := e.newCommand("service-accounts create", "NAME", "Create an MQTT service account (sysadmins only) and print its secret,\nwhich is shown only this once.")
+			rf := bindRemote(fs, true)
+			var pub, sub stringList
+			fs.Var(&pub, "publish", "MQTT filter the account may publish to (repeatable)")
+			fs.Var(&sub, "subscribe", "MQTT filter the account may subscribe to (repeatable)")
+			producer := fs.Bool("producer", false, "allow grants under publish/ and metrics/ (a notification producer)")
+			pos, err := parseArgs(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			sa, err := c.CreateServiceAccount(ctx, client.ServiceAccount{Name: pos[0], Producer: *producer,
+				Publish: pub, Subscribe: sub})
+			if err != nil {
+				return apiError(fmt.Errorf("create service account: %w", err))
+			}
+			if rf.json {
+				return printJSON(e.stdout, sa)
+			}
+			fmt.Fprintf(e.stdout, "Created service account %s %s\n", sa.Name, sa.ID)
+			if sa.Secret != nil {
+				fmt.Fprintf(e.stdout, "Secret (shown only once): %s\n", *sa.Secret)
+			}
+			return nil
+		},
+		"delete": func(args []string) error {
+			fs := e.newCommand("service-accounts delete", "NAME-or-ID", "Delete an MQTT service account; its connections close.")
+			rf := bindRemote(fs, false)
+			pos, err := parseArgs(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			sa, err := c.ResolveServiceAccount(ctx, pos[0])
+			if err != nil {
+				return apiError(err)
+			}
+			if err := c.DeleteServiceAccount(ctx, sa.ID); err != nil {
+				return apiError(fmt.Errorf("delete service account: %w", err))
+			}
+			fmt.Fprintf(e.stdout, "Deleted service account %s %s\n", sa.Name, sa.ID)
+			return nil
+		},
+	})
+}
+
+func (e env) token(ctx context.Context, args []string) error {
+	return subcommand("token", args, map[string]func([]string) error{
+		"create": func(args []string) error {
+			fs := e.newCommand("token create", "NAME", "Create an API token and print it, shown only this once. Exchange it for a\nsession at /oauth/{tenant/ORG|provider}/token (VCD-COMPAT §4.1).")
+			rf := bindRemote(fs, true)
+			pos, err := parseArgs(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			t, err := c.CreateToken(ctx, pos[0])
+			if err != nil {
+				return apiError(fmt.Errorf("create token: %w", err))
+			}
+			if rf.json {
+				return printJSON(e.stdout, t)
+			}
+			fmt.Fprintf(e.stdout, "Created API token %s %s\n", t.Name, t.ID)
+			if t.Token != nil {
+				fmt.Fprintf(e.stdout, "Token (shown only once): %s\n", *t.Token)
+			}
+			return nil
+		},
+		"list": func(args []string) error {
+			fs := e.newCommand("token list", "", "List the API tokens the logged-in user may manage.")
+			rf := bindRemote(fs, true)
+			if _, err := parseArgs(fs, args, 0, 0); err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			all, err := c.Tokens(ctx)
+			if err != nil {
+				return apiError(err)
+			}
+			if rf.json {
+				return printJSON(e.stdout, all)
+			}
+			rows := [][]string{{"NAME", "TYPE", "OWNER", "ID"}}
+			for _, t := range all {
+				rows = append(rows, []string{t.Name, t.Type, t.Owner.Name + "@" + t.Org.Name, t.ID})
+			}
+			table(e.stdout, rows)
+			return nil
+		},
+		"revoke": func(args []string) error {
+			fs := e.newCommand("token revoke", "ID", "Revoke an API token (sessions it opened continue).")
+			rf := bindRemote(fs, false)
+			pos, err := parseArgs(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			c, _, err := e.session(rf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(ctx)
+			defer cancel()
+			if err := c.RevokeToken(ctx, pos[0]); err != nil {
+				return apiError(fmt.Errorf("revoke token: %w", err))
+			}
+			fmt.Fprintf(e.stdout, "Revoked API token %s\n", pos[0])
+			return nil
+		},
+	})
+}

@@ -1,0 +1,325 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/heraldmq/herald/internal/config"
+	"github.com/heraldmq/herald/internal/mqtt"
+	"github.com/heraldmq/herald/internal/notify"
+	"github.com/heraldmq/herald/internal/server"
+	"github.com/heraldmq/herald/internal/topic"
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// persistFixture is a server with org acme, user alice (vApp Author) and a producer
+// service account, whose data directory survives restarts.
+type persistFixture struct {
+	dir    string
+	cfg    config.Config
+	s      *server.Server
+	org    string // acme's UUID
+	alice  string // alice's UUID
+	secret string // the producer's secret
+}
+
+func newPersistFixture(t *testing.T) *persistFixture {
+	t.Helper()
+	f := &persistFixture{dir: t.TempDir()}
+	f.cfg = testConfig(f.dir)
+	f.cfg.MQTT.Addr = "127.0.0.1:0"
+	f.s = MustRunServer(t, f.cfg)
+	admin := newClient(t, f.s)
+	if code, _ := admin.login("administrator@System", adminPassword); code != http.StatusOK {
+		t.Fatalf("admin login = %d", code)
+	}
+	o := admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/orgs", `{"name":"acme","displayName":"acme"}`, http.StatusCreated)
+	f.org = mustUUID(t, "org", o["id"].(string))
+	u := admin.mustJSON(http.MethodPost, "/cloudapi/1.0.0/users", fmt.Sprintf(
+		`{"username":"alice","password":"pw-alice","roleEntityRefs":[{"name":"vApp Author"}],"orgEntityRef":{"id":%q}}`, f.org), http.StatusCreated)
+	f.alice = mustUUID(t, "user", u["id"].(string))
+	sa := admin.mustJSON(http.MethodPost, "/cloudapi/herald/1.0.0/serviceAccounts",
+		`{"name":"feed","enabled":true,"producer":true,"subscribe":[],"publish":["publish/#"]}`, http.StatusCreated)
+	f.secret = sa["secret"].(string)
+	return f
+}
+
+// restart closes the server gracefully and starts it again on the same data.
+func (f *persistFixture) restart(t *testing.T) {
+	t.Helper()
+	if err := f.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.MQTT.Addr = "127.0.0.1:0"
+	f.s = MustRunServer(t, f.cfg)
+}
+
+// token logs alice in and returns her JWT.
+func (f *persistFixture) token(t *testing.T) string {
+	t.Helper()
+	c := newClient(t, f.s)
+	if code, _ := c.login("alice@acme", "pw-alice"); code != http.StatusOK {
+		t.Fatalf("login alice = %d", code)
+	}
+	return c.token
+}
+
+// publish has the producer publish n events about alice at QoS 1, pipelined, and
+// returns their event ids in order.
+func (f *persistFixture) publish(t *testing.T, n int) []string {
+	t.Helper()
+	p := mustConnectMQTT(t, f.s, "ssl://"+f.s.MQTTAddr(), "feed-"+vcd.NewUUID(), func(o *paho.ClientOptions) {
+		o.SetUsername("feed").SetPassword(f.secret).SetOrderMatters(true)
+	})
+	defer p.Disconnect(0)
+	ids := make([]string, n)
+	toks := make([]paho.Token, n)
+	for i := range n {
+		ids[i] = vcd.NewUUID()
+		ev, err := notify.Event(notify.EventInfo{ID: ids[i], Type: "com/vmware/vcloud/event/user/modify", Time: time.Now(),
+			Success: true, OrgID: f.org, UserID: f.alice, EntityType: "user", EntityID: f.alice, EntityName: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks[i] = p.Publish(ev.Topic, 1, false, ev.Envelope)
+		if i >= 200 { // a window keeps paho's in-flight store small
+			if !toks[i-200].WaitTimeout(30*time.Second) || toks[i-200].Error() != nil {
+				t.Fatalf("publish %d: %v", i-200, toks[i-200].Error())
+			}
+		}
+	}
+	for _, tok := range toks[max(0, n-200):] {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	return ids
+}
+
+// rawMQTT is a raw MQTT client over the TLS listener, for packet-level checks.
+type rawMQTT struct {
+	tb testing.TB
+	nc net.Conn
+	r  *mqtt.Reader
+	v  byte
+}
+
+func (f *persistFixture) dialRaw(t *testing.T, v byte) *rawMQTT {
+	t.Helper()
+	nc, err := tls.Dial("tcp", f.s.MQTTAddr(), tlsConfig(t, f.s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	r := mqtt.NewReader(nc, 0)
+	r.SetVersion(v)
+	return &rawMQTT{tb: t, nc: nc, r: r, v: v}
+}
+
+func (c *rawMQTT) send(p mqtt.Packet) {
+	c.tb.Helper()
+	b, err := p.Append(nil, c.v)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+func (c *rawMQTT) read() mqtt.Packet {
+	c.tb.Helper()
+	_ = c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	p, err := c.r.ReadPacket()
+	if err != nil {
+		c.tb.Fatalf("read: %v", err)
+	}
+	return p
+}
+
+// connect sends CONNECT for alice with clean start as given (persistent sessions ask
+// for an hour on 5.0) and returns the CONNACK.
+func (c *rawMQTT) connect(token, clientID string, clean bool) *mqtt.Connack {
+	c.tb.Helper()
+	cp := &mqtt.Connect{ProtocolVersion: c.v, CleanStart: clean, KeepAlive: 60, ClientID: clientID,
+		UsernameFlag: true, PasswordFlag: true, Password: []byte(token)}
+	if c.v == mqtt.Version5 && !clean {
+		cp.Props = &mqtt.Properties{SessionExpiryInterval: new(uint32(3600))}
+	}
+	c.send(cp)
+	ack, ok := c.read().(*mqtt.Connack)
+	if !ok || ack.ReasonCode != 0 {
+		c.tb.Fatalf("CONNACK %+v", ack)
+	}
+	return ack
+}
+
+func (c *rawMQTT) subscribe(qos byte, filter string) {
+	c.tb.Helper()
+	c.send(&mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: filter, QoS: qos}}})
+	if ack, ok := c.read().(*mqtt.Suback); !ok || ack.ReasonCodes[0] != mqtt.ReasonCode(qos) {
+		c.tb.Fatalf("SUBACK %+v", ack)
+	}
+}
+
+// disconnect ends the connection normally; the server saves the session.
+func (c *rawMQTT) disconnect() {
+	c.send(&mqtt.Disconnect{})
+	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, err := c.r.ReadPacket(); err != nil {
+			return
+		}
+	}
+}
+
+// receiveAll reads len(ids) PUBLISH packets, acknowledging each, and checks that they
+// carry the events ids in order.
+func (c *rawMQTT) receiveAll(ids []string) {
+	c.tb.Helper()
+	for i, id := range ids {
+		p, ok := c.read().(*mqtt.Publish)
+		if !ok {
+			c.tb.Fatalf("message %d: got %T; want PUBLISH", i, p)
+		}
+		if !bytes.Contains(p.Payload, []byte(id)) {
+			c.tb.Fatalf("message %d of %d is not event %s (dup %v): out of order, duplicated or missing", i, len(ids), id, p.Dup)
+		}
+		c.send(&mqtt.Puback{PacketID: p.PacketID})
+	}
+}
+
+// expectNothing checks that nothing else is queued: the next packet answers PINGREQ.
+func (c *rawMQTT) expectNothing() {
+	c.tb.Helper()
+	c.send(&mqtt.Pingreq{})
+	if p := c.read(); p.Type() != mqtt.TypePingresp {
+		c.tb.Fatalf("got %T %+v; want PINGRESP", p, p)
+	}
+}
+
+// TestEndToEnd_PersistentSession: a QoS 1 persistent session gets every notification
+// published while it was offline, in order and once, also across a graceful restart
+// (VCD-COMPAT §6.6).
+func TestEndToEnd_PersistentSession(t *testing.T) {
+	const n = 10000
+	f := newPersistFixture(t)
+	tok := f.token(t)
+	filter := topic.Publish(f.org, f.alice)
+
+	c := f.dialRaw(t, mqtt.Version311)
+	if ack := c.connect(tok, "offline", false); ack.SessionPresent {
+		t.Error("new session: session present 1")
+	}
+	c.subscribe(1, filter)
+	c.disconnect()
+
+	ids := f.publish(t, n)
+	c = f.dialRaw(t, mqtt.Version311)
+	if ack := c.connect(tok, "offline", false); !ack.SessionPresent {
+		t.Fatal("resumed session: session present 0")
+	}
+	start := time.Now()
+	c.receiveAll(ids)
+	t.Logf("backlog of %d received in %v", n, time.Since(start))
+	live := f.publish(t, 1) // live after the backlog
+	c.receiveAll(live)
+	c.expectNothing()
+	c.disconnect()
+
+	// Across a graceful restart: half before, half after.
+	ids = f.publish(t, n/2)
+	f.restart(t)
+	ids = append(ids, f.publish(t, n/2)...)
+	// The token still verifies (the keys are in the store); logging in again would
+	// publish a login event to alice.
+	c = f.dialRaw(t, mqtt.Version5)
+	if ack := c.connect(tok, "offline", false); !ack.SessionPresent {
+		t.Fatal("after restart: session present 0")
+	}
+	c.receiveAll(ids)
+	c.expectNothing()
+
+	// A clean session discards it.
+	c.disconnect()
+	c = f.dialRaw(t, mqtt.Version311)
+	if ack := c.connect(tok, "offline", true); ack.SessionPresent {
+		t.Error("clean session: session present 1")
+	}
+	c.disconnect()
+	c = f.dialRaw(t, mqtt.Version311)
+	if ack := c.connect(tok, "offline", false); ack.SessionPresent {
+		t.Error("after clean session: session present 1")
+	}
+}
+
+// TestEndToEnd_PersistentInflight: messages sent but not acknowledged when the
+// connection dropped come back first, with DUP=1 and the same packet ids.
+func TestEndToEnd_PersistentInflight(t *testing.T) {
+	f := newPersistFixture(t)
+	tok := f.token(t)
+	c := f.dialRaw(t, mqtt.Version5)
+	c.connect(tok, "inflight", false)
+	c.subscribe(1, topic.Publish(f.org, f.alice))
+	ids := f.publish(t, 3)
+	var pids []uint16
+	for range 3 {
+		p := c.read().(*mqtt.Publish)
+		pids = append(pids, p.PacketID)
+	}
+	c.send(&mqtt.Puback{PacketID: pids[0]})
+	c.expectNothing()
+	_ = c.nc.Close() // dropped without DISCONNECT
+
+	more := f.publish(t, 2)
+	// The server may not have seen the drop yet: the new connection takes over.
+	c = f.dialRaw(t, mqtt.Version5)
+	if ack := c.connect(tok, "inflight", false); !ack.SessionPresent {
+		t.Fatal("session present 0")
+	}
+	for i := 1; i < 3; i++ {
+		p, ok := c.read().(*mqtt.Publish)
+		if !ok || !p.Dup || p.PacketID != pids[i] || !bytes.Contains(p.Payload, []byte(ids[i])) {
+			t.Fatalf("resend %d: %+v; want DUP=1, packet id %d, event %s", i, p, pids[i], ids[i])
+		}
+		c.send(&mqtt.Puback{PacketID: p.PacketID})
+	}
+	c.receiveAll(more)
+	c.expectNothing()
+}
+
+// TestPerf_BacklogReplay measures the replay of a 100,000-message backlog to one
+// subscriber (docs/PERFORMANCE.md, "Offline clients"). Set HERALD_PERF=1 to run it.
+func TestPerf_BacklogReplay(t *testing.T) {
+	if os.Getenv("HERALD_PERF") == "" {
+		t.Skip("set HERALD_PERF=1 to measure")
+	}
+	n := 100000
+	if s := os.Getenv("HERALD_PERF_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	f := newPersistFixture(t)
+	tok := f.token(t)
+	c := f.dialRaw(t, mqtt.Version311)
+	c.connect(tok, "perf", false)
+	c.subscribe(1, topic.Publish(f.org, f.alice))
+	c.disconnect()
+	start := time.Now()
+	ids := f.publish(t, n)
+	t.Logf("published %d in %v (%.0f/s)", n, time.Since(start), float64(n)/time.Since(start).Seconds())
+	c = f.dialRaw(t, mqtt.Version311)
+	start = time.Now()
+	c.connect(tok, "perf", false)
+	c.receiveAll(ids)
+	d := time.Since(start)
+	t.Logf("backlog replay: %d messages in %v = %.0f messages/s", n, d, float64(n)/d.Seconds())
+}

@@ -1,0 +1,98 @@
+package store_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/heraldmq/herald/internal/store"
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// TestMQTTSession_CRUD: sessions are keyed by (principal, client id), written
+// with compare-and-set, listed, deleted and purged when expired.
+func TestMQTTSession_CRUD(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	s := store.MQTTSession{
+		PrincipalID: "1:4b2d6f8a", ClientID: "client with spaces/ünïcode",
+		Subscriptions:  []store.MQTTSubscription{{Filter: "publish/a/b", QoS: 1, SubID: 7}},
+		AckFloor:       42,
+		Inflight:       []store.MQTTFlight{{PacketID: 3, Seq: 43, QoS: 2, Released: true}},
+		ExpiryInterval: time.Hour,
+		Updated:        now,
+	}
+	_, err := db.MQTTSession(ctx, s.PrincipalID, s.ClientID)
+	wantCode(t, "get missing", err, vcd.CodeNotFound)
+	rev, err := db.PutMQTTSession(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.PutMQTTSession(ctx, s) // revision 0 again: it exists
+	wantCode(t, "create twice", err, vcd.CodeConflict)
+	got, err := db.MQTTSession(ctx, s.PrincipalID, s.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Revision = rev
+	if !reflect.DeepEqual(got, s) {
+		t.Errorf("MQTTSession = %+v; want %+v", got, s)
+	}
+	// Same client id, another principal: another session.
+	if _, err := db.MQTTSession(ctx, "1:other", s.ClientID); vcd.CodeOf(err) != vcd.CodeNotFound {
+		t.Errorf("other principal: err %v; want not found", err)
+	}
+	s.AckFloor = 50
+	rev2, err := db.PutMQTTSession(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.PutMQTTSession(ctx, s) // stale revision
+	wantCode(t, "stale update", err, vcd.CodeConflict)
+
+	s.Revision = rev2
+	s.DisconnectedAt = now.Add(-2 * time.Hour)
+	if _, err := db.PutMQTTSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	live := store.MQTTSession{PrincipalID: "1:x", ClientID: "live", ExpiryInterval: time.Hour, Updated: now}
+	if _, err := db.PutMQTTSession(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := db.MQTTSessions(ctx); err != nil || len(all) != 2 {
+		t.Fatalf("MQTTSessions = %d, %v; want 2", len(all), err)
+	}
+	if n, err := db.PurgeExpiredMQTTSessions(ctx, now); err != nil || n != 1 {
+		t.Fatalf("PurgeExpiredMQTTSessions = %d, %v; want 1", n, err)
+	}
+	if _, err := db.MQTTSession(ctx, live.PrincipalID, live.ClientID); err != nil {
+		t.Errorf("live session purged: %v", err)
+	}
+	if err := db.DeleteMQTTSession(ctx, live.PrincipalID, live.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteMQTTSession(ctx, live.PrincipalID, live.ClientID); err != nil {
+		t.Errorf("delete missing: %v", err)
+	}
+	if all, _ := db.MQTTSessions(ctx); len(all) != 0 {
+		t.Errorf("MQTTSessions after delete = %+v; want none", all)
+	}
+}
+
+// TestMessage_DirectGet reads single log messages by sequence.
+func TestMessage_DirectGet(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	seq := mustAppend(t, db, subjectOf(1), "a", []byte("hello"))
+	m, err := db.Message(ctx, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Seq != seq || m.Subject != subjectOf(1) || string(m.Payload) != "hello" || m.Time.IsZero() {
+		t.Errorf("Message = %+v", m)
+	}
+	_, err = db.Message(ctx, seq+10)
+	wantCode(t, "missing", err, vcd.CodeNotFound)
+}
