@@ -70,6 +70,10 @@ type MQTTConfig struct {
 	MaxPacketBytes int `yaml:"maxPacketBytes"`
 	// MaxInflight bounds unacknowledged QoS>0 messages per session; default 100.
 	MaxInflight int `yaml:"maxInflight"`
+	// SessionRetention is how long a disconnected persistent session is kept (3.1.1
+	// CleanSession=0) and the cap on a 5.0 Session Expiry Interval; default 24h. Keep it
+	// at or below store.logMaxAge: messages older than the log's retention are gone.
+	SessionRetention Duration `yaml:"sessionRetention"`
 	// ConnectsPerSecondPerIP bounds new MQTT connections (WebSocket upgrades and TCP
 	// accepts) from one client address per second; default 1000. Past it a WebSocket
 	// upgrade gets 429 and a TCP connection is closed at once.
@@ -116,6 +120,14 @@ type StoreConfig struct {
 	SyncAlways bool `yaml:"syncAlways"`
 	// SyncInterval is JetStream's periodic fsync interval; default 0 (JetStream's own, 2m).
 	SyncInterval Duration `yaml:"syncInterval"`
+	// LogMaxAge is how long the notification log keeps a message, and so how long an
+	// offline persistent session can be served; default 24h.
+	LogMaxAge Duration `yaml:"logMaxAge"`
+	// LogMaxBytes bounds the notification log; the oldest messages go first beyond it.
+	// Default 1 GiB; -1 means unlimited (LogMaxAge alone bounds it).
+	LogMaxBytes int64 `yaml:"logMaxBytes"`
+	// HistoryMaxAge is how long the audit trail keeps a record; default 90 days.
+	HistoryMaxAge Duration `yaml:"historyMaxAge"`
 }
 
 // MetricsConfig holds the defaults of the metrics settings (VCD-COMPAT §9.1): the keys
@@ -163,7 +175,8 @@ func Default() Config {
 			LoginRatePerMinute: 20,
 			ShutdownTimeout:    Duration(10 * time.Second),
 		},
-		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 100, ConnectsPerSecondPerIP: 1000},
+		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 100, ConnectsPerSecondPerIP: 1000,
+			SessionRetention: Duration(24 * time.Hour)},
 		Auth: AuthConfig{
 			AdminName:        "administrator",
 			TokenLifetime:    Duration(24 * time.Hour),
@@ -174,7 +187,8 @@ func Default() Config {
 			KeyLifetime:      Duration(90 * 24 * time.Hour),
 			PasswordCost:     12,
 		},
-		Store:   StoreConfig{ServerName: "herald", Replicas: 1},
+		Store: StoreConfig{ServerName: "herald", Replicas: 1, LogMaxAge: Duration(24 * time.Hour),
+			LogMaxBytes: 1 << 30, HistoryMaxAge: Duration(90 * 24 * time.Hour)},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Metrics: MetricsConfig{Interval: Duration(20 * time.Second)},
 	}
@@ -306,6 +320,7 @@ func (c Config) Validate() error {
 		{"auth.tokenLifetime", c.Auth.TokenLifetime}, {"auth.idleTimeout", c.Auth.IdleTimeout},
 		{"auth.lockoutWindow", c.Auth.LockoutWindow}, {"auth.lockoutDuration", c.Auth.LockoutDuration},
 		{"auth.keyLifetime", c.Auth.KeyLifetime}, {"http.shutdownTimeout", c.HTTP.ShutdownTimeout},
+		{"mqtt.sessionRetention", c.MQTT.SessionRetention}, {"store.historyMaxAge", c.Store.HistoryMaxAge},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -326,6 +341,12 @@ func (c Config) Validate() error {
 	}
 	if c.Store.Replicas != 1 && c.Store.Replicas != 3 && c.Store.Replicas != 5 {
 		bad("store.replicas", c.Store.Replicas, "must be 1, 3 or 5")
+	}
+	if c.Store.LogMaxAge < Duration(time.Second) {
+		bad("store.logMaxAge", c.Store.LogMaxAge, "must be at least 1s")
+	}
+	if c.Store.LogMaxBytes < -1 || (c.Store.LogMaxBytes >= 0 && c.Store.LogMaxBytes < 1<<20) {
+		bad("store.logMaxBytes", c.Store.LogMaxBytes, "must be -1 (unlimited) or at least 1 MiB")
 	}
 	if c.Store.SyncInterval < 0 {
 		bad("store.syncInterval", c.Store.SyncInterval, "must not be negative")

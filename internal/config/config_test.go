@@ -38,6 +38,10 @@ func TestValidate(t *testing.T) {
 		{"log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 		{"packet size", func(c *config.Config) { c.MQTT.MaxPacketBytes = 10 }, "mqtt.maxPacketBytes"},
 		{"connect rate", func(c *config.Config) { c.MQTT.ConnectsPerSecondPerIP = 0 }, "mqtt.connectsPerSecondPerIP"},
+		{"log max age", func(c *config.Config) { c.Store.LogMaxAge = 0 }, "store.logMaxAge"},
+		{"log max bytes", func(c *config.Config) { c.Store.LogMaxBytes = 10 }, "store.logMaxBytes"},
+		{"log unlimited", func(c *config.Config) { c.Store.LogMaxBytes = -1 }, ""},
+		{"session retention", func(c *config.Config) { c.MQTT.SessionRetention = 0 }, "mqtt.sessionRetention"},
 		{"empty data dir", func(c *config.Config) { c.DataDir = "" }, "dataDir"},
 	}
 	for _, tc := range tests {

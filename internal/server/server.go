@@ -80,13 +80,16 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	s.stop = stop
 
 	s.db, err = store.Open(ctx, store.Config{ // the store names its own subsystem
-		DataDir:      s.cfg.DataDir,
-		SiteName:     s.cfg.SiteName,
-		ServerName:   s.cfg.Store.ServerName,
-		NATSURL:      s.cfg.Store.NATSURL,
-		Replicas:     s.cfg.Store.Replicas,
-		SyncAlways:   s.cfg.Store.SyncAlways,
-		SyncInterval: s.cfg.Store.SyncInterval.D(),
+		DataDir:       s.cfg.DataDir,
+		SiteName:      s.cfg.SiteName,
+		ServerName:    s.cfg.Store.ServerName,
+		NATSURL:       s.cfg.Store.NATSURL,
+		Replicas:      s.cfg.Store.Replicas,
+		SyncAlways:    s.cfg.Store.SyncAlways,
+		SyncInterval:  s.cfg.Store.SyncInterval.D(),
+		LogMaxAge:     s.cfg.Store.LogMaxAge.D(),
+		LogMaxBytes:   s.cfg.Store.LogMaxBytes,
+		HistoryMaxAge: s.cfg.Store.HistoryMaxAge.D(),
 	}, s.logger)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -133,6 +136,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Sessions:             sessionStore{s.db}, // persistent sessions (sessions.go)
 		Backlog:              backlog{s.db},
 		Node:                 s.cfg.Store.ServerName,
+		SessionRetention:     s.cfg.MQTT.SessionRetention.D(),
 	}, s.auth, s.auth, notifyLog{s.db}, s.logger) // the broker names its own subsystem
 	// The live feed and the change watch start before any listener, so the first
 	// client already gets every message and every revocation.
