@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/heraldmq/herald/internal/broker"
 	"github.com/heraldmq/herald/internal/mqtt"
@@ -204,11 +208,17 @@ func withRetained(r *fakeRetained) func(*broker.Config) {
 
 // harness is a broker behind a real TCP listener on loopback.
 type harness struct {
-	b    *broker.Broker
-	auth *fakeAuth
-	log  *fakeLog
-	addr string
+	b     *broker.Broker
+	auth  *fakeAuth
+	log   *fakeLog
+	addr  string // the TCP listener
+	wsURL string // the WebSocket endpoint, for the same broker
 }
+
+// overWebSocket makes dial use the /messaging/mqtt WebSocket endpoint instead of TCP,
+// so the conformance tests run over both transports: CI runs this package once more
+// with HERALD_BROKER_TRANSPORT=ws.
+var overWebSocket = os.Getenv("HERALD_BROKER_TRANSPORT") == "ws"
 
 func testLogger() *slog.Logger {
 	if os.Getenv("HERALD_TEST_LOG") == "debug" {
@@ -249,8 +259,14 @@ func mustRunBroker(tb testing.TB, opts ...func(*broker.Config)) *harness {
 			}()
 		}
 	}()
+	mux := http.NewServeMux()
+	mux.Handle("/messaging/mqtt", h.b)
+	srv := httptest.NewServer(mux)
+	h.wsURL = "ws" + strings.TrimPrefix(srv.URL, "http") + "/messaging/mqtt"
 	tb.Cleanup(func() {
 		_ = ln.Close()
+		srv.CloseClientConnections()
+		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := h.b.Close(ctx); err != nil {
@@ -273,6 +289,18 @@ const waitFor = 5 * time.Second
 
 func (h *harness) dial(tb testing.TB, version byte) *client {
 	tb.Helper()
+	if overWebSocket {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		wc, _, err := websocket.Dial(ctx, h.wsURL, &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		wc.SetReadLimit(-1)
+		nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
+		tb.Cleanup(func() { _ = nc.Close() })
+		return newClient(tb, nc, version)
+	}
 	nc, err := net.Dial("tcp", h.addr)
 	if err != nil {
 		tb.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,16 +17,11 @@ import (
 	"github.com/heraldmq/herald/internal/vcd"
 )
 
-// mustRunWS serves the broker's WebSocket endpoint with httptest and returns
-// the ws:// URL of /messaging/mqtt.
+// mustRunWS starts a broker and returns the ws:// URL of its /messaging/mqtt.
 func mustRunWS(tb testing.TB, opts ...func(*broker.Config)) (*harness, string) {
 	tb.Helper()
 	h := mustRunBroker(tb, opts...)
-	mux := http.NewServeMux()
-	mux.Handle("/messaging/mqtt", h.b)
-	srv := httptest.NewServer(mux)
-	tb.Cleanup(srv.Close)
-	return h, "ws" + strings.TrimPrefix(srv.URL, "http") + "/messaging/mqtt"
+	return h, h.wsURL
 }
 
 // dialWS opens a WebSocket with the given subprotocols and headers. It returns
