@@ -855,7 +855,29 @@ func (c *conn) finish() {
 	c.reason.CompareAndSwap(-1, int32(mqtt.ReasonServerShuttingDown))
 	r := c.reason.Load()
 	if c.version == mqtt.Version5 && r >= 0 && r < reasonNone {
-		c.writeNow(&mqtt.Disconnect{ReasonCode: mqtt.ReasonCode(r)}, c.version)
+		d := &mqtt.Disconnect{ReasonCode: mqtt.ReasonCode(r)}
+		// A DISCONNECT may carry a Reason String whatever the client's Request Problem
+		// Information [MQTT-3.1.2-29].
+		text := disconnectReasons[d.ReasonCode]
+		if text == "" {
+			text = d.ReasonCode.String()
+		}
+		d.Props = &mqtt.Properties{ReasonString: text}
+		c.writeNow(d, c.version)
 	}
 	_ = c.nc.Close()
+}
+
+// disconnectReasons are the Reason Strings of the DISCONNECTs the server sends, so a
+// client can tell a user why it was disconnected (VCD-COMPAT §6.5, §6.7).
+var disconnectReasons = map[mqtt.ReasonCode]string{
+	mqtt.ReasonNotAuthorized:      "the session was revoked, or the user or org disabled or deleted",
+	mqtt.ReasonMaximumConnectTime: "the token expired; log in again",
+	mqtt.ReasonSessionTakenOver:   "another connection with this client id took over",
+	mqtt.ReasonKeepAliveTimeout:   "no packet within 1.5 times the keepalive",
+	mqtt.ReasonServerShuttingDown: "the server is shutting down",
+	mqtt.ReasonPacketTooLarge:     "packet larger than the maximum packet size",
+	mqtt.ReasonMalformedPacket:    "malformed packet",
+	mqtt.ReasonProtocolError:      "protocol error",
+	mqtt.ReasonTopicAliasInvalid:  "topic aliases are not supported",
 }

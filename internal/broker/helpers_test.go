@@ -395,6 +395,8 @@ func (c *client) expectDisconnect(reason mqtt.ReasonCode) {
 		c.tb.Errorf("got no DISCONNECT; want reason %#x", byte(reason))
 	case c.v == mqtt.Version5 && d.ReasonCode != reason:
 		c.tb.Errorf("DISCONNECT reason %#x; want %#x", byte(d.ReasonCode), byte(reason))
+	case c.v == mqtt.Version5 && (d.Props == nil || d.Props.ReasonString == ""):
+		c.tb.Errorf("DISCONNECT %#x has no Reason String", byte(reason))
 	}
 }
 
