@@ -66,15 +66,10 @@ func (e env) orgs(ctx context.Context, args []string) error {
 			if err != nil {
 				return apiError(err)
 			}
-			if rf.json {
-				return printJSON(e.stdout, orgs)
-			}
-			rows := [][]string{{"NAME", "DISPLAY NAME", "ENABLED", "USERS", "ID"}}
-			for _, o := range orgs {
-				rows = append(rows, []string{o.Name, o.DisplayName, strconv.FormatBool(o.IsEnabled), strconv.Itoa(o.UserCount), o.ID})
-			}
-			table(e.stdout, rows)
-			return nil
+			return printList(e.stdout, rf.json, orgs, []string{"NAME", "DISPLAY NAME", "ENABLED", "USERS", "ID"},
+				func(o client.Org) []string {
+					return []string{o.Name, o.DisplayName, strconv.FormatBool(o.IsEnabled), strconv.Itoa(o.UserCount), o.ID}
+				})
 		},
 		"create": func(args []string) error {
 			fs := e.newCommand("orgs create", "NAME", "Create an enabled org (sysadmins only).")
@@ -158,20 +153,15 @@ func (e env) users(ctx context.Context, args []string) error {
 			if err != nil {
 				return apiError(err)
 			}
-			if rf.json {
-				return printJSON(e.stdout, users)
-			}
-			rows := [][]string{{"USER", "ROLE", "ENABLED", "LOCKED", "ID"}}
-			for _, u := range users {
-				role := ""
-				if len(u.RoleEntityRefs) > 0 {
-					role = u.RoleEntityRefs[0].Name
-				}
-				rows = append(rows, []string{u.Username + "@" + u.OrgEntityRef.Name, role,
-					strconv.FormatBool(u.Enabled), strconv.FormatBool(u.Locked), u.ID})
-			}
-			table(e.stdout, rows)
-			return nil
+			return printList(e.stdout, rf.json, users, []string{"USER", "ROLE", "ENABLED", "LOCKED", "ID"},
+				func(u client.User) []string {
+					role := ""
+					if len(u.RoleEntityRefs) > 0 {
+						role = u.RoleEntityRefs[0].Name
+					}
+					return []string{u.Username + "@" + u.OrgEntityRef.Name, role,
+						strconv.FormatBool(u.Enabled), strconv.FormatBool(u.Locked), u.ID}
+				})
 		},
 		"create": func(args []string) error {
 			fs := e.newCommand("users create", "USER@ORG", "Create a user. The password comes from HERALD_NEW_PASSWORD, else from a\nprompt, which echoes.")
@@ -260,16 +250,10 @@ func (e env) serviceAccounts(ctx context.Context, args []string) error {
 			if err != nil {
 				return apiError(err)
 			}
-			if rf.json {
-				return printJSON(e.stdout, all)
-			}
-			rows := [][]string{{"NAME", "ENABLED", "PRODUCER", "SUBSCRIBE", "PUBLISH", "ID"}}
-			for _, s := range all {
-				rows = append(rows, []string{s.Name, strconv.FormatBool(s.Enabled), strconv.FormatBool(s.Producer),
-					strings.Join(s.Subscribe, ","), strings.Join(s.Publish, ","), s.ID})
-			}
-			table(e.stdout, rows)
-			return nil
+			return printList(e.stdout, rf.json, all, []string{"NAME", "ENABLED", "PRODUCER", "SUBSCRIBE", "PUBLISH", "ID"},
+				func(s client.ServiceAccount) []string {
+					return []string{s.Name, strconv.FormatBool(s.Enabled), strconv.FormatBool(s.Producer), strings.Join(s.Subscribe, ","), strings.Join(s.Publish, ","), s.ID}
+				})
 		},
 		"create": func(args []string) error {
 			fs := e.newCommand("service-accounts create", "NAME", "Create an MQTT service account (sysadmins only) and print its secret,\nwhich is shown only this once.")
@@ -372,15 +356,8 @@ func (e env) token(ctx context.Context, args []string) error {
 			if err != nil {
 				return apiError(err)
 			}
-			if rf.json {
-				return printJSON(e.stdout, all)
-			}
-			rows := [][]string{{"NAME", "TYPE", "OWNER", "ID"}}
-			for _, t := range all {
-				rows = append(rows, []string{t.Name, t.Type, t.Owner.Name + "@" + t.Org.Name, t.ID})
-			}
-			table(e.stdout, rows)
-			return nil
+			return printList(e.stdout, rf.json, all, []string{"NAME", "TYPE", "OWNER", "ID"},
+				func(t client.Token) []string { return []string{t.Name, t.Type, t.Owner.Name + "@" + t.Org.Name, t.ID} })
 		},
 		"revoke": func(args []string) error {
 			fs := e.newCommand("token revoke", "ID", "Revoke an API token (sessions it opened continue).")
@@ -402,4 +379,17 @@ func (e env) token(ctx context.Context, args []string) error {
 			return nil
 		},
 	})
+}
+
+// printList prints items as JSON, or as a table with header and one row per item.
+func printList[T any](w io.Writer, asJSON bool, items []T, header []string, row func(T) []string) error {
+	if asJSON {
+		return printJSON(w, items)
+	}
+	rows := [][]string{header}
+	for _, it := range items {
+		rows = append(rows, row(it))
+	}
+	table(w, rows)
+	return nil
 }
