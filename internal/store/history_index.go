@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -606,37 +605,8 @@ func (db *DB) pruneHistory(ctx context.Context) {
 
 // parseUUID parses a UUID in 8-4-4-4-12 form, in either case.
 func parseUUID(s string) (uuid, bool) {
-	var u uuid
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return u, false
-	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if s[i] == '-' {
-			i--
-			continue
-		}
-		hi, ok1 := unhex(s[i])
-		lo, ok2 := unhex(s[i+1])
-		if !ok1 || !ok2 {
-			return uuid{}, false
-		}
-		u[j] = hi<<4 | lo
-		j++
-	}
-	return u, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	u, ok := vcd.ParseUUID(s)
+	return uuid(u), ok
 }
 
 // formatUUID returns u in lowercase 8-4-4-4-12 form, or "" for the zero uuid.
@@ -644,15 +614,5 @@ func formatUUID(u uuid) string {
 	if u == (uuid{}) {
 		return ""
 	}
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
+	return vcd.FormatUUID(u)
 }

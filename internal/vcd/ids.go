@@ -37,14 +37,14 @@ func NewUUID() string {
 	}
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return formatUUID(b)
+	return FormatUUID(b)
 }
 
 // NameUUID returns the name-based (version 5, SHA-1) UUID of name within namespace,
 // which must itself be a UUID. herald uses it for ids that must be the same on every
 // node without coordination, such as the built-in roles of an org.
 func NameUUID(namespace, name string) string {
-	ns, ok := parseUUIDBytes(namespace)
+	ns, ok := ParseUUID(namespace)
 	if !ok {
 		panic("vcd.NameUUID: namespace is not a UUID: " + namespace)
 	}
@@ -55,10 +55,11 @@ func NameUUID(namespace, name string) string {
 	copy(b[:], h.Sum(nil))
 	b[6] = b[6]&0x0f | 0x50
 	b[8] = b[8]&0x3f | 0x80
-	return formatUUID(b)
+	return FormatUUID(b)
 }
 
-func formatUUID(b [16]byte) string {
+// FormatUUID returns b in lowercase 8-4-4-4-12 form.
+func FormatUUID(b [16]byte) string {
 	var buf [36]byte
 	hex.Encode(buf[0:8], b[0:4])
 	buf[8] = '-'
@@ -72,21 +73,44 @@ func formatUUID(b [16]byte) string {
 	return string(buf[:])
 }
 
-func parseUUIDBytes(s string) ([16]byte, bool) {
-	var b [16]byte
+// ParseUUID parses a UUID in 8-4-4-4-12 form, in either case, without allocating.
+func ParseUUID(s string) ([16]byte, bool) {
+	var u [16]byte
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return b, false
+		return u, false
 	}
-	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
-	if _, err := hex.Decode(b[:], []byte(h)); err != nil {
-		return b, false
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if s[i] == '-' {
+			i--
+			continue
+		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return [16]byte{}, false
+		}
+		u[j] = hi<<4 | lo
+		j++
 	}
-	return b, true
+	return u, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // IsUUID reports whether s is a UUID in 8-4-4-4-12 form, in either case.
 func IsUUID(s string) bool {
-	_, ok := parseUUIDBytes(s)
+	_, ok := ParseUUID(s)
 	return ok
 }
 
