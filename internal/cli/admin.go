@@ -56,11 +56,10 @@ func (e env) orgs(ctx context.Context, args []string) error {
 			if _, err := parseArgs(fs, args, 0, 0); err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			orgs, err := c.Orgs(ctx)
 			if err != nil {
@@ -107,11 +106,10 @@ func (e env) orgs(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			o, err := c.ResolveOrg(ctx, pos[0])
 			if err != nil {
@@ -135,11 +133,10 @@ func (e env) users(ctx context.Context, args []string) error {
 			if _, err := parseArgs(fs, args, 0, 0); err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			orgID := ""
 			if *org != "" {
@@ -209,11 +206,10 @@ func (e env) users(ctx context.Context, args []string) error {
 			if !ok {
 				return &usageError{fmt.Sprintf("users delete: %q is not user@org", pos[0])}
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			o, err := c.ResolveOrg(ctx, org)
 			if err != nil {
@@ -240,11 +236,10 @@ func (e env) serviceAccounts(ctx context.Context, args []string) error {
 			if _, err := parseArgs(fs, args, 0, 0); err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			all, err := c.ServiceAccounts(ctx)
 			if err != nil {
@@ -266,11 +261,10 @@ func (e env) serviceAccounts(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			sa, err := c.CreateServiceAccount(ctx, client.ServiceAccount{Name: pos[0], Producer: *producer,
 				Publish: pub, Subscribe: sub})
@@ -293,11 +287,10 @@ func (e env) serviceAccounts(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			sa, err := c.ResolveServiceAccount(ctx, pos[0])
 			if err != nil {
@@ -321,11 +314,10 @@ func (e env) token(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			t, err := c.CreateToken(ctx, pos[0])
 			if err != nil {
@@ -346,11 +338,10 @@ func (e env) token(ctx context.Context, args []string) error {
 			if _, err := parseArgs(fs, args, 0, 0); err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			all, err := c.Tokens(ctx)
 			if err != nil {
@@ -366,11 +357,10 @@ func (e env) token(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			if err := c.RevokeToken(ctx, pos[0]); err != nil {
 				return apiError(fmt.Errorf("revoke token: %w", err))

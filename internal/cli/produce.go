@@ -57,11 +57,10 @@ func (e env) event(ctx context.Context, args []string) error {
 				}
 				pm[k] = v
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			o, err := c.ResolveOrg(ctx, *org)
 			if err != nil {
@@ -117,11 +116,10 @@ func (e env) task(ctx context.Context, args []string) error {
 			if *opName == "" {
 				*opName = *op
 			}
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			o, err := c.ResolveOrg(ctx, *org)
 			if err != nil {
@@ -163,11 +161,10 @@ func (e env) task(ctx context.Context, args []string) error {
 					u.Details = details
 				}
 			})
-			c, _, err := e.session(rf)
+			c, ctx, cancel, err := e.open(ctx, rf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := withTimeout(ctx)
 			defer cancel()
 			t, raw, err := c.UpdateTask(ctx, pos[0], u)
 			if err != nil {

@@ -260,3 +260,14 @@ func parseArgs(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, e
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 2*time.Minute)
 }
+
+// open returns a client for the stored session and a context bounded by the request
+// timeout; the caller defers cancel.
+func (e env) open(ctx context.Context, rf *remoteFlags) (*client.Client, context.Context, context.CancelFunc, error) {
+	c, _, err := e.session(rf)
+	if err != nil {
+		return nil, ctx, func() {}, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	return c, ctx, cancel, nil
+}
