@@ -129,6 +129,20 @@ type Config struct {
 	Node string
 	// Now is the clock used for token expiry (time.Now).
 	Now func() time.Time
+	// Observer receives the timings Stats cannot hold (nil: none).
+	Observer Observer
+}
+
+// Observer receives observations from the broker's hot paths: its methods
+// must be cheap and must not block.
+type Observer interface {
+	// Delivered reports, for one live message given to a client, the time
+	// from its storing in the log to its encoding for the client's socket.
+	// Messages replayed from a persistent session's backlog are not reported.
+	Delivered(latency time.Duration)
+	// Replayed reports how many backlog messages one resumption of a
+	// persistent session queued.
+	Replayed(messages int)
 }
 
 func (c Config) withDefaults() Config {
@@ -257,7 +271,13 @@ func New(cfg Config, authn Authenticator, svc ServiceAccounts, log Log, logger *
 // (forms B and C). Cancelling ctx ends the connection as a server shutdown
 // does. ServeConn returns at once, closing nc, if the broker is closed.
 func (b *Broker) ServeConn(ctx context.Context, nc net.Conn, pre *vcd.Principal) {
+	b.serveConn(ctx, nc, pre, transportTCP)
+}
+
+// serveConn is ServeConn for a connection over the given transport.
+func (b *Broker) serveConn(ctx context.Context, nc net.Conn, pre *vcd.Principal, transport uint8) {
 	c := newConn(ctx, b, nc, pre)
+	c.transport = transport
 	if !b.track(c) {
 		c.cancel()
 		_ = nc.Close()
@@ -310,6 +330,8 @@ func (b *Broker) register(c *conn) (ok bool) {
 	c.registered = true
 	b.stats.connections.Add(1)
 	b.stats.connectionsTotal.Add(1)
+	b.stats.groupOpen[c.transport][c.form].Add(1)
+	b.stats.groupTotal[c.transport][c.form].Add(1)
 	return true
 }
 
@@ -331,6 +353,7 @@ func (b *Broker) unregister(c *conn) {
 		delete(b.perPrinc, c.key.principal)
 	}
 	b.stats.connections.Add(-1)
+	b.stats.groupOpen[c.transport][c.form].Add(-1)
 }
 
 // closeMatching closes, with reason, every established connection whose
@@ -439,7 +462,40 @@ type Stats struct {
 	SessionsResumed  int64 // persistent sessions resumed with session present 1
 	SessionsBehind   int64 // times a persistent session's queue filled and it went back to the log
 	SessionsLost     int64 // log sequences a resuming session lost to retention (an upper bound)
+	MessagesReplayed int64 // backlog messages queued by resuming persistent sessions
+	ConnectsRefused  int64 // CONNECTs answered with a refusing CONNACK
+	// Groups counts established connections by transport and authentication
+	// form: every combination, in a fixed order.
+	Groups []ConnGroup
 }
+
+// ConnGroup counts the established connections of one transport and one
+// authentication form (VCD-COMPAT §6.2).
+type ConnGroup struct {
+	Transport string // "tcp" or "websocket"
+	Auth      string // "bearer" (form A), "jwt_password" (form B), "service_account" (form C)
+	Open      int64
+	Total     int64
+}
+
+// Transports and authentication forms, as indexes of the group counters.
+const (
+	transportTCP uint8 = iota
+	transportWebSocket
+	nTransports
+)
+
+const (
+	formBearer uint8 = iota
+	formJWTPassword
+	formServiceAccount
+	nForms
+)
+
+var (
+	transportNames = [nTransports]string{"tcp", "websocket"}
+	formNames      = [nForms]string{"bearer", "jwt_password", "service_account"}
+)
 
 // Drops counts messages not delivered or not accepted, by reason.
 type Drops struct {
@@ -454,6 +510,8 @@ type counters struct {
 	messagesIn, messagesRouted, messagesOut      atomic.Int64
 	dropQoS0, dropQoS1, dropTooLarge, dropIn     atomic.Int64
 	sessionsResumed, sessionBehind, sessionLost  atomic.Int64
+	messagesReplayed, connectsRefused            atomic.Int64
+	groupOpen, groupTotal                        [nTransports][nForms]atomic.Int64
 }
 
 // Stats returns the broker's counters.
@@ -472,8 +530,22 @@ func (b *Broker) Stats() Stats {
 			TooLarge:      s.dropTooLarge.Load(),
 			InboundDenied: s.dropIn.Load(),
 		},
-		SessionsResumed: s.sessionsResumed.Load(),
-		SessionsBehind:  s.sessionBehind.Load(),
-		SessionsLost:    s.sessionLost.Load(),
+		SessionsResumed:  s.sessionsResumed.Load(),
+		SessionsBehind:   s.sessionBehind.Load(),
+		SessionsLost:     s.sessionLost.Load(),
+		MessagesReplayed: s.messagesReplayed.Load(),
+		ConnectsRefused:  s.connectsRefused.Load(),
+		Groups:           s.groups(),
 	}
+}
+
+func (s *counters) groups() []ConnGroup {
+	g := make([]ConnGroup, 0, int(nTransports)*int(nForms))
+	for t := range nTransports {
+		for f := range nForms {
+			g = append(g, ConnGroup{Transport: transportNames[t], Auth: formNames[f],
+				Open: s.groupOpen[t][f].Load(), Total: s.groupTotal[t][f].Load()})
+		}
+	}
+	return g
 }

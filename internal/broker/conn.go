@@ -54,6 +54,8 @@ type conn struct {
 	s          *session
 	maxOut     int // the client's Maximum Packet Size, 0 for none
 	keepAlive  time.Duration
+	transport  uint8         // transportTCP or transportWebSocket, set before serve
+	form       uint8         // the authentication form, set by authenticate
 	touch      bool          // the principal came from Authenticator
 	connack    *mqtt.Connack // the accepting CONNACK, from handshake to serve
 	will       *mqtt.Will    // published unless the client disconnects normally
@@ -74,6 +76,7 @@ type conn struct {
 	rev         uint64         // the stored record's revision; handshake, then sessionLoop, then cleanup
 	lastSave    time.Time      // same owners as rev
 	closeExpiry *time.Duration // a 5.0 DISCONNECT's new expiry; reader only
+	replayed    int            // messages the running catchUp queued; session loop only
 }
 
 func newConn(ctx context.Context, b *Broker, nc net.Conn, pre *vcd.Principal) *conn {
@@ -217,6 +220,7 @@ func (c *conn) cleanup() {
 // refuse sends a CONNACK refusal and reports false for handshake to return.
 func (c *conn) refuse(code mqtt.ReasonCode, why string) bool {
 	c.logger.Debug("connect refused", logKeyReason, why, "code", byte(code))
+	c.b.stats.connectsRefused.Add(1)
 	c.writeNow(&mqtt.Connack{ReasonCode: code}, c.version)
 	return false
 }
@@ -360,6 +364,7 @@ func (c *conn) handshake() bool {
 func (c *conn) authenticate(cp *mqtt.Connect) (vcd.Principal, mqtt.ReasonCode, string) {
 	if c.pre != nil { // form A: the upgrade's Bearer token decides; CONNECT credentials are ignored
 		c.touch = true
+		c.form = formBearer
 		return *c.pre, 0, ""
 	}
 	notAuthorized := c.code(mqtt.ReasonNotAuthorized, mqtt.ConnRefusedNotAuthorized)
@@ -384,6 +389,7 @@ func (c *conn) authenticate(cp *mqtt.Connect) (vcd.Principal, mqtt.ReasonCode, s
 		if err != nil {
 			return fail(err)
 		}
+		c.form = formServiceAccount
 		return p, 0, ""
 	}
 	// Form B: the JWT decides the identity; a username must name the same user.
@@ -401,6 +407,7 @@ func (c *conn) authenticate(cp *mqtt.Connect) (vcd.Principal, mqtt.ReasonCode, s
 		}
 	}
 	c.touch = true
+	c.form = formJWTPassword
 	return p, 0, ""
 }
 

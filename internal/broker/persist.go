@@ -511,7 +511,11 @@ func (c *conn) catchUp() bool {
 		s.mu.Lock()
 		after := p.readTo
 		s.mu.Unlock()
+		c.replayed = 0
 		last, err := c.b.cfg.Backlog.Replay(c.ctx, filters, after, c.replayOne)
+		if obs := c.b.cfg.Observer; obs != nil && err == nil {
+			obs.Replayed(c.replayed)
+		}
 		if c.ctx.Err() != nil {
 			return false
 		}
@@ -584,6 +588,8 @@ func (c *conn) replayOne(m Message) error {
 			s.appendTracked(e)
 			s.mu.Unlock()
 			s.signal()
+			c.replayed++
+			c.b.stats.messagesReplayed.Add(1)
 			if time.Since(c.lastSave) >= saveInterval {
 				// A long replay saves the floor the acknowledgements advanced.
 				ctx, cancel := context.WithTimeout(c.ctx, c.b.cfg.WriteTimeout)

@@ -26,6 +26,7 @@ type message struct {
 	props   []byte   // pre-encoded MQTT 5.0 properties shared by all copies (none yet)
 	from    *session // the local session that published it, if known (No Local)
 	retain  bool     // published with RETAIN=1, if known (Retain As Published)
+	stored  int64    // when the log stored it (Unix ns) for Observer.Delivered; 0 for replayed messages
 }
 
 // subscription is one filter of one session; the index maps filters to it.
@@ -297,6 +298,7 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 	if cap(s.ctrl) > 64<<10 {
 		s.ctrl = nil // a burst of acknowledgements does not pin memory
 	}
+	obs, now := s.b.cfg.Observer, int64(0)
 	for s.head < len(s.pending) {
 		if len(buf) >= maxBatch {
 			more = true
@@ -337,6 +339,12 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 		if err == nil {
 			buf = b
 			published++
+			if obs != nil && e.m.stored != 0 {
+				if now == 0 {
+					now = time.Now().UnixNano()
+				}
+				obs.Delivered(time.Duration(now - e.m.stored))
+			}
 		} else if e.qos > 0 {
 			s.inflight = s.inflight[:len(s.inflight)-1]
 			if s.p != nil {
@@ -437,6 +445,9 @@ func (s *session) close() {
 func (b *Broker) Deliver(m Message) {
 	b.stats.messagesRouted.Add(1)
 	msg := &message{seq: m.Seq, topic: m.Topic, payload: m.Payload}
+	if b.cfg.Observer != nil && !m.Time.IsZero() {
+		msg.stored = m.Time.UnixNano()
+	}
 	b.deliverMu.Lock()
 	defer b.deliverMu.Unlock()
 	msg.from, msg.retain = b.takeOrigin(&m)

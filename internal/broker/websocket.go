@@ -65,7 +65,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (unsupported data) when a text message arrives. Each Write is one
 	// message, which is how the writer's coalesced packets leave.
 	nc := websocket.NetConn(r.Context(), wc, websocket.MessageBinary)
-	b.ServeConn(r.Context(), nc, pre)
+	b.serveConn(r.Context(), nc, pre, transportWebSocket)
 }
 
 // checkOrigin refuses a browser page of another origin (cross-site WebSocket
