@@ -80,7 +80,35 @@ type Config struct {
 	// Metrics stores the metrics settings and samples (VCD-COMPAT §9); nil makes the
 	// settings, samples and current-usage endpoints answer 503.
 	Metrics MetricsStore
+	// Observer receives request and login telemetry; nil records none.
+	Observer Observer
 }
+
+// Observer receives the API's telemetry. Its methods are called on every
+// request and login attempt and must be cheap and non-blocking.
+type Observer interface {
+	// Request reports one finished request: its method, the status sent
+	// (101 for a WebSocket upgrade) and the time it took.
+	Request(method string, status int, elapsed time.Duration)
+	// Login reports one login attempt at an endpoint of kind LoginCloudAPI,
+	// LoginLegacy, LoginOAuth or LoginServiceAccount, with its result:
+	// LoginSuccess, LoginFailure, LoginLocked, LoginRateLimited or LoginError.
+	Login(kind, result string)
+}
+
+// Login endpoint kinds and results, as Observer.Login reports them.
+const (
+	LoginCloudAPI       = "cloudapi"
+	LoginLegacy         = "legacy"
+	LoginOAuth          = "oauth"
+	LoginServiceAccount = "service_account"
+
+	LoginSuccess     = "success"
+	LoginFailure     = "failure"      // bad credentials, unknown user, disabled, wrong endpoint
+	LoginLocked      = "locked"       // the user is locked out, or this failure locked it
+	LoginRateLimited = "rate_limited" // the client address exceeded LoginRateLimit
+	LoginError       = "error"        // the store or another dependency failed
+)
 
 // Defaults for Config fields left zero.
 const (

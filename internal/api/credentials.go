@@ -2,12 +2,14 @@ package api
 
 import (
 	"encoding/base64"
+	"errors"
 	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/vcd"
 )
 
@@ -136,3 +138,31 @@ func forbiddenIfMissing(err error) error {
 }
 
 var errForbidden = vcd.Errorf(vcd.CodeForbidden, "Access is forbidden.")
+
+// observeLogin reports the login attempt whose handler returned *errp to the
+// Observer. Handlers defer it with their named error result.
+func (a *API) observeLogin(kind string, errp *error) {
+	if a.cfg.Observer != nil {
+		a.cfg.Observer.Login(kind, loginResult(*errp))
+	}
+}
+
+// loginResult classifies a login handler's result for Observer.Login.
+func loginResult(err error) string {
+	var oe *oauthError
+	switch {
+	case err == nil:
+		return LoginSuccess
+	case errors.Is(err, auth.ErrLocked), errors.Is(err, auth.ErrLockedNow):
+		return LoginLocked
+	case errors.As(err, &oe):
+		return LoginFailure
+	}
+	switch vcd.CodeOf(err) {
+	case vcd.CodeTooManyRequests:
+		return LoginRateLimited
+	case vcd.CodeInternal, vcd.CodeUnavailable:
+		return LoginError
+	}
+	return LoginFailure
+}

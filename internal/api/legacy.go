@@ -126,7 +126,8 @@ func (a *API) writeLegacySession(w http.ResponseWriter, r *http.Request, c *call
 }
 
 // legacyLogin serves POST /api/sessions (VCD-COMPAT §3.2).
-func (a *API) legacyLogin(w http.ResponseWriter, r *http.Request, c *call) error {
+func (a *API) legacyLogin(w http.ResponseWriter, r *http.Request, c *call) (err error) {
+	defer a.observeLogin(LoginLegacy, &err)
 	if err := a.checkLoginRate(w, r); err != nil {
 		return err
 	}

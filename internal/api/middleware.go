@@ -93,8 +93,16 @@ func (a *API) Middleware(next http.Handler) http.Handler {
 					ri.logger.Error("handler panicked after writing", logKeyError, err)
 				}
 			}
+			elapsed := time.Since(start)
 			ri.logger.Debug("request", logKeyMethod, r.Method, logKeyPath, r.URL.Path,
-				logKeyStatus, rw.status, logKeyDuration, time.Since(start))
+				logKeyStatus, rw.status, logKeyDuration, elapsed)
+			if a.cfg.Observer != nil {
+				status := rw.status
+				if status == 0 {
+					status = http.StatusOK // nothing written: net/http sends 200
+				}
+				a.cfg.Observer.Request(r.Method, status, elapsed)
+			}
 		}()
 		next.ServeHTTP(rw, r)
 	})

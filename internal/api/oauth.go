@@ -53,7 +53,8 @@ func oauthParams(r *http.Request) (url.Values, error) {
 // oauthToken serves POST /oauth/tenant/{org}/token and /oauth/provider/token
 // (VCD-COMPAT §4.1 and §4.2 step 2). Grant errors are RFC 6749 §5.2 bodies.
 func (a *API) oauthToken(provider bool) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+	return func(w http.ResponseWriter, r *http.Request, c *call) (err error) {
+		defer a.observeLogin(LoginOAuth, &err)
 		if err := a.checkLoginRate(w, r); err != nil {
 			return err
 		}

@@ -273,7 +273,8 @@ func (a *API) rotateServiceSecret(w http.ResponseWriter, r *http.Request, c *cal
 // serviceSession serves POST /serviceAccounts/session: Basic name:secret gives 200 with
 // a service JWT in X-VMWARE-VCLOUD-ACCESS-TOKEN and the account in the body. Failures
 // get the one login failure body (VCD-COMPAT §2.1) and count towards the login rate.
-func (a *API) serviceSession(w http.ResponseWriter, r *http.Request, c *call) error {
+func (a *API) serviceSession(w http.ResponseWriter, r *http.Request, c *call) (err error) {
+	defer a.observeLogin(LoginServiceAccount, &err)
 	if err := a.checkLoginRate(w, r); err != nil {
 		return err
 	}

@@ -117,7 +117,8 @@ func (a *API) storedSession(ctx context.Context, s vcd.Session) (sessionView, er
 // login serves POST /cloudapi/1.0.0/sessions (tenant) and /sessions/provider
 // (VCD-COMPAT §2.1).
 func (a *API) login(provider bool) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+	return func(w http.ResponseWriter, r *http.Request, c *call) (err error) {
+		defer a.observeLogin(LoginCloudAPI, &err)
 		if err := a.checkLoginRate(w, r); err != nil {
 			return err
 		}
