@@ -164,8 +164,13 @@ func New(cfg Config, st Store, au Auth, logger *slog.Logger) *API {
 // in Middleware. Unknown paths get 404 NOT_FOUND and known paths with another method
 // 405 METHOD_NOT_ALLOWED, in the error format of the path's API.
 func (a *API) Handler() http.Handler {
-	return a.Middleware(http.HandlerFunc(a.dispatch))
+	return a.Middleware(a.Routes())
 }
+
+// Routes returns the API's endpoints without Middleware, for a caller that mounts
+// them beside other handlers under one Middleware (so each request gets one id and
+// is counted once).
+func (a *API) Routes() http.Handler { return http.HandlerFunc(a.dispatch) }
 
 // probeMethods are the methods tried to tell 405 from 404.
 var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}

@@ -195,7 +195,7 @@ func (s publisherStore) PutSamples(ctx context.Context, batch []metrics.VMSample
 func (s *Server) startMetrics(ctx context.Context) {
 	p := metrics.New(metrics.Config{
 		Store:    publisherStore{s.newMetricsStore()},
-		Notifier: logNotifier{s.db},
+		Notifier: logNotifier{s.db, s.inst},
 		Logger:   s.logger.With("subsystem", "metrics"),
 		Now:      s.now,
 	})

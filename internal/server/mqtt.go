@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldmq/herald/internal/broker"
 	"github.com/heraldmq/herald/internal/notify"
@@ -20,10 +21,17 @@ import (
 
 // notifyLog stores the broker's accepted publishes in the store's notification log,
 // under the subject that encodes their topic.
-type notifyLog struct{ db *store.DB }
+type notifyLog struct {
+	db *store.DB
+	m  *instruments
+}
 
 func (l notifyLog) Append(ctx context.Context, t, id string, payload []byte) (uint64, error) {
+	start := time.Now()
 	seq, _, err := l.db.Append(ctx, subjectOf(t), id, payload)
+	if err == nil {
+		l.m.appended(start)
+	}
 	return seq, err
 }
 
@@ -78,7 +86,10 @@ func validateNotification(t string, payload []byte) ([]byte, error) {
 // runFeed delivers every message appended to the log from now on to the broker, in
 // log order, until ctx ends. It is the node's one live feed.
 func (s *Server) runFeed(ctx context.Context) {
+	s.feedRunning.Store(true)
+	defer s.feedRunning.Store(false)
 	err := s.db.Feed(ctx, 0, func(m store.Message) {
+		s.inst.fed.Store(m.Seq)
 		t, err := topicOf(m.Subject)
 		if err != nil {
 			s.logger.Warn("skipping log message with a foreign subject", "seq", m.Seq, "err", err)

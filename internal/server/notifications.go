@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/heraldmq/herald/internal/api"
 	"github.com/heraldmq/herald/internal/notify"
@@ -11,10 +12,17 @@ import (
 // logNotifier stores the API's notifications (events, external events, tasks) in the
 // notification log before the API answers; the log's id de-duplication makes a
 // retried request notify once.
-type logNotifier struct{ db *store.DB }
+type logNotifier struct {
+	db *store.DB
+	m  *instruments
+}
 
 func (l logNotifier) Notify(ctx context.Context, n notify.Notification) error {
+	start := time.Now()
 	_, _, err := l.db.Append(ctx, subjectOf(n.Topic), n.ID, n.Envelope)
+	if err == nil {
+		l.m.appended(start)
+	}
 	return err
 }
 

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldmq/herald/internal/api"
@@ -50,6 +51,10 @@ type Server struct {
 
 	generatedPassword string
 
+	inst        *instruments // GET /metrics; the API's and the broker's Observer
+	feedRunning atomic.Bool  // the live feed is delivering (GET /readyz)
+	stopping    atomic.Bool  // Close has begun (GET /readyz answers 503)
+
 	stop      context.CancelFunc // ends background work
 	wg        sync.WaitGroup     // serving and background goroutines
 	closeOnce sync.Once
@@ -64,8 +69,10 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, logger: logger, now: time.Now,
-		connects: ratelimit.New(cfg.MQTT.ConnectsPerSecondPerIP, time.Second)}, nil
+	s := &Server{cfg: cfg, logger: logger, now: time.Now,
+		connects: ratelimit.New(cfg.MQTT.ConnectsPerSecondPerIP, time.Second)}
+	s.inst = newInstruments(s)
+	return s, nil
 }
 
 // Open opens the store, bootstraps the directory on first start, binds the listeners and
@@ -120,11 +127,12 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		LoginRateLimit:     s.cfg.HTTP.LoginRatePerMinute,
 		SessionIdleMinutes: int(s.cfg.Auth.IdleTimeout.D() / time.Minute),
 		HashPassword:       s.auth.HashPassword,
-		Notifier:           logNotifier{s.db},
+		Notifier:           logNotifier{s.db, s.inst},
 		Tasks:              taskStore{s.db},
 		Audit:              auditTrail{s.db},
 		Inventory:          inventoryStore{s.db},
 		Metrics:            apiMetrics{s.newMetricsStore()},
+		Observer:           s.inst,
 	}, s.db, s.auth, s.logger.With("subsystem", "api"))
 
 	s.broker = broker.New(broker.Config{
@@ -137,7 +145,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Backlog:              backlog{s.db},
 		Node:                 s.cfg.Store.ServerName,
 		SessionRetention:     s.cfg.MQTT.SessionRetention.D(),
-	}, s.auth, s.auth, notifyLog{s.db}, s.logger) // the broker names its own subsystem
+		Observer:             s.inst,
+	}, s.auth, s.auth, notifyLog{s.db, s.inst}, s.logger) // the broker names its own subsystem
 	// The live feed and the change watch start before any listener, so the first
 	// client already gets every message and every revocation.
 	s.wg.Add(1)
@@ -219,8 +228,10 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.Handle("GET /metrics", s.inst.reg.Handler())
 	mux.Handle("/messaging/mqtt", s.limitConnects(s.broker))
-	mux.Handle("/", s.api.Handler())
+	mux.Handle("/", s.api.Routes())
 	return s.api.Middleware(mux)
 }
 
@@ -286,6 +297,7 @@ func (s *Server) background(ctx context.Context) {
 // closes the store. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopping.Store(true)
 		if s.stop != nil {
 			s.stop()
 		}

@@ -1,0 +1,219 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/internal/api"
+	"github.com/heraldmq/herald/internal/broker"
+	"github.com/heraldmq/herald/internal/telemetry"
+)
+
+// readyTimeout bounds the store round trip of GET /readyz.
+const readyTimeout = time.Second
+
+// instruments are the node's Prometheus registry and the instruments the server
+// updates itself; the broker's and the store's counters are read at scrape
+// time. It is the api.Observer and the broker.Observer.
+type instruments struct {
+	reg *telemetry.Registry
+
+	requests    *telemetry.CounterVec // method, code
+	requestTime *telemetry.Histogram
+	logins      *telemetry.CounterVec // kind, result
+	deliver     *telemetry.Histogram  // store → client socket, seconds
+	backlog     *telemetry.Histogram  // messages per persistent-session resumption
+	appendTime  *telemetry.Histogram  // log append round trip, seconds
+
+	fed atomic.Uint64 // sequence of the last message the live feed delivered
+}
+
+// httpMethods are the methods counted under their own name; others count as OTHER,
+// so that a client cannot grow the label set.
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// newInstruments registers herald's metric families. Collected families read s's
+// broker and store when scraped, so they must only be scraped after Open.
+func newInstruments(s *Server) *instruments {
+	reg := telemetry.NewRegistry()
+	m := &instruments{reg: reg}
+	m.requests = reg.CounterVec("herald_http_requests_total", "HTTP requests answered, by method and status code (101: MQTT WebSocket connections, counted when they end).", "method", "code")
+	m.requestTime = reg.Histogram("herald_http_request_duration_seconds", "Time to answer an HTTP request other than a WebSocket upgrade.", telemetry.DurationBuckets)
+	m.logins = reg.CounterVec("herald_logins_total", "Login attempts by endpoint (cloudapi, legacy, oauth, service_account) and result (success, failure, locked, rate_limited, error).", "endpoint", "result")
+	m.deliver = reg.Histogram("herald_mqtt_delivery_latency_seconds", "Time from a notification's storing in the log to its writing to a subscriber's connection (live deliveries).", telemetry.DurationBuckets)
+	m.backlog = reg.Histogram("herald_mqtt_session_backlog_messages", "Backlog messages queued when a persistent session resumed.", []float64{0, 1, 10, 100, 1000, 10000, 100000, 1000000})
+	m.appendTime = reg.Histogram("herald_store_append_duration_seconds", "Time to store one notification in the log (JetStream publish and acknowledgement).", telemetry.DurationBuckets)
+
+	stats := func(read func(broker.Stats) float64) func(emit func(float64, ...string)) {
+		return func(emit func(float64, ...string)) {
+			if s.broker != nil {
+				emit(read(s.broker.Stats()))
+			}
+		}
+	}
+	groups := func(read func(broker.ConnGroup) int64) func(emit func(float64, ...string)) {
+		return func(emit func(float64, ...string)) {
+			if s.broker == nil {
+				return
+			}
+			for _, g := range s.broker.Stats().Groups {
+				emit(float64(read(g)), g.Transport, g.Auth)
+			}
+		}
+	}
+	reg.GaugeFunc("herald_mqtt_connections", "Established MQTT connections, by transport and authentication form (bearer: Authorization header at the upgrade; jwt_password: JWT as CONNECT password; service_account).", []string{"transport", "auth"},
+		groups(func(g broker.ConnGroup) int64 { return g.Open }))
+	reg.CounterFunc("herald_mqtt_connections_total", "MQTT connections established, by transport and authentication form.", []string{"transport", "auth"},
+		groups(func(g broker.ConnGroup) int64 { return g.Total }))
+	reg.CounterFunc("herald_mqtt_connects_refused_total", "CONNECTs refused with a CONNACK error code (bad credentials, quotas, protocol).", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.ConnectsRefused) }))
+	reg.GaugeFunc("herald_mqtt_subscriptions", "Filters held by open MQTT sessions.", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.Subscriptions) }))
+	reg.CounterFunc("herald_mqtt_messages_received_total", "PUBLISH packets from clients that were stored.", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.MessagesIn) }))
+	reg.CounterFunc("herald_mqtt_messages_routed_total", "Stored notifications routed to this node's subscribers.", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.MessagesRouted) }))
+	reg.CounterFunc("herald_mqtt_messages_sent_total", "PUBLISH packets written to clients.", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.MessagesOut) }))
+	reg.CounterFunc("herald_mqtt_drops_total", "Messages not delivered or not accepted, by reason.", []string{"reason"},
+		func(emit func(float64, ...string)) {
+			if s.broker == nil {
+				return
+			}
+			d := s.broker.Stats().Drops
+			emit(float64(d.QueueFullQoS0), "queue_full_qos0")
+			emit(float64(d.QueueFullQoS1), "queue_full_qos1")
+			emit(float64(d.TooLarge), "too_large")
+			emit(float64(d.InboundDenied), "inbound_denied")
+		})
+	reg.CounterFunc("herald_mqtt_sessions_resumed_total", "Persistent sessions resumed (CONNACK session present 1).", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.SessionsResumed) }))
+	reg.CounterFunc("herald_mqtt_sessions_behind_total", "Times a persistent session's queue filled and it went back to reading the log.", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.SessionsBehind) }))
+	reg.CounterFunc("herald_mqtt_session_messages_lost_total", "Log sequences resuming sessions lost to the log's retention (an upper bound).", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.SessionsLost) }))
+	reg.CounterFunc("herald_mqtt_messages_replayed_total", "Backlog messages queued by resuming persistent sessions.", nil,
+		stats(func(st broker.Stats) float64 { return float64(st.MessagesReplayed) }))
+
+	logInfo := func(emit func(float64, ...string), read func(last, fed uint64, msgs, bytes uint64) float64) {
+		if s.db == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+		defer cancel()
+		info, err := s.db.LogInfo(ctx)
+		if err != nil {
+			return // absent from this scrape; /readyz says why
+		}
+		emit(read(info.Last, m.fed.Load(), info.Messages, info.Bytes))
+	}
+	reg.GaugeFunc("herald_store_log_last_sequence", "Sequence of the newest notification in the log.", nil,
+		func(emit func(float64, ...string)) {
+			logInfo(emit, func(last, _, _, _ uint64) float64 { return float64(last) })
+		})
+	reg.GaugeFunc("herald_store_log_messages", "Notifications kept in the log.", nil,
+		func(emit func(float64, ...string)) {
+			logInfo(emit, func(_, _, msgs, _ uint64) float64 { return float64(msgs) })
+		})
+	reg.GaugeFunc("herald_store_log_bytes", "Size of the notifications kept in the log.", nil,
+		func(emit func(float64, ...string)) {
+			logInfo(emit, func(_, _, _, b uint64) float64 { return float64(b) })
+		})
+	reg.GaugeFunc("herald_feed_lag_messages", "Notifications stored but not yet delivered by this node's live feed.", nil,
+		func(emit func(float64, ...string)) {
+			logInfo(emit, func(last, fed, _, _ uint64) float64 {
+				if fed >= last {
+					return 0
+				}
+				return float64(last - fed)
+			})
+		})
+	reg.GaugeFunc("herald_go_goroutines", "Goroutines of the process.", nil,
+		func(emit func(float64, ...string)) { emit(float64(runtime.NumGoroutine())) })
+	reg.GaugeFunc("herald_process_resident_memory_bytes", "Resident memory of the process (Linux).", nil,
+		func(emit func(float64, ...string)) {
+			if rss, ok := residentBytes(); ok {
+				emit(float64(rss))
+			}
+		})
+	return m
+}
+
+// Request counts one answered HTTP request (api.Observer).
+func (m *instruments) Request(method string, status int, elapsed time.Duration) {
+	if !slices.Contains(httpMethods, method) {
+		method = "OTHER"
+	}
+	m.requests.With(method, strconv.Itoa(status)).Inc()
+	if status != http.StatusSwitchingProtocols {
+		m.requestTime.Observe(elapsed.Seconds())
+	}
+}
+
+// Login counts one login attempt (api.Observer).
+func (m *instruments) Login(kind, result string) { m.logins.With(kind, result).Inc() }
+
+// Delivered records one live delivery's latency (broker.Observer).
+func (m *instruments) Delivered(latency time.Duration) { m.deliver.Observe(latency.Seconds()) }
+
+// Replayed records one persistent-session resumption's backlog (broker.Observer).
+func (m *instruments) Replayed(n int) { m.backlog.Observe(float64(n)) }
+
+// appended records one log append's duration.
+func (m *instruments) appended(start time.Time) { m.appendTime.Observe(time.Since(start).Seconds()) }
+
+var (
+	_ api.Observer    = (*instruments)(nil)
+	_ broker.Observer = (*instruments)(nil)
+)
+
+// residentBytes reads the resident set size from /proc/self/statm.
+func residentBytes() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * uint64(os.Getpagesize()), true
+}
+
+// serveReady answers GET /readyz: 200 when the store answers within readyTimeout and
+// the live feed is running, else 503 with the reason. /healthz only says the process
+// serves HTTP; /readyz says this node can take traffic.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fail := func(why string) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: " + why + "\n"))
+	}
+	if s.broker == nil || s.stopping.Load() {
+		fail("shutting down")
+		return
+	}
+	if !s.feedRunning.Load() {
+		fail("the notification feed is not running")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if _, err := s.db.LogInfo(ctx); err != nil {
+		fail("the store does not answer")
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
