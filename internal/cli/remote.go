@@ -35,7 +35,7 @@ type remoteFlags struct {
 // command prints data.
 func bindRemote(fs *flag.FlagSet, withJSON bool) *remoteFlags {
 	rf := &remoteFlags{}
-	fs.StringVar(&rf.url, "url", "", "server URL (default: the stored login's, else "+defaultURL+")")
+	fs.StringVar(&rf.url, "url", "", "server URL (default: $HERALD_URL, else the stored login's, else "+defaultURL+")")
 	fs.StringVar(&rf.cacert, "cacert", "", "PEM file of the CA to trust (default: the stored login's, else <data-dir>/tls/ca.pem if present)")
 	fs.StringVar(&rf.dataDir, "data-dir", config.Default().DataDir, "server data directory, to find its generated CA")
 	fs.BoolVar(&rf.insecure, "insecure", false, "do not verify the server's certificate (testing only)")
@@ -154,6 +154,9 @@ func (e env) removeCredentials() error {
 // CA file. It returns the CA file it used ("" for the system roots).
 func (e env) newClient(rf *remoteFlags, stored credentials) (*client.Client, string, error) {
 	base := rf.url
+	if base == "" {
+		base = e.getenv("HERALD_URL")
+	}
 	if base == "" {
 		base = stored.URL
 	}
