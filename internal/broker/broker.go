@@ -189,6 +189,7 @@ const (
 	logKeyUser      = "user"
 	logKeyOrg       = "org"
 	logKeyRemote    = "remote"
+	logKeyConn      = "conn_id"
 	logKeyErr       = "err"
 	logKeyTopic     = "topic"
 	logKeyFilter    = "filter"
@@ -228,6 +229,8 @@ type Broker struct {
 
 	// fed is the sequence of the last message Deliver queued; see beforeSubscribe.
 	fed atomic.Uint64
+	// connSeq numbers connections for their log lines (conn_id).
+	connSeq atomic.Uint64
 
 	stats counters
 }

@@ -91,8 +91,11 @@ func newConn(ctx context.Context, b *Broker, nc net.Conn, pre *vcd.Principal) *c
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.reason.Store(-1)
+	id := b.connSeq.Add(1)
 	if a := nc.RemoteAddr(); a != nil {
-		c.logger = c.logger.With(logKeyRemote, a.String())
+		c.logger = c.logger.With(logKeyConn, id, logKeyRemote, a.String())
+	} else {
+		c.logger = c.logger.With(logKeyConn, id)
 	}
 	return c
 }
