@@ -125,3 +125,22 @@ func (db *DB) Tasks(ctx context.Context, orgID string) ([]TaskRecord, error) {
 	})
 	return out, nil
 }
+
+// PurgeExpiredTasks deletes the tasks that expired before cutoff and returns how many
+// it deleted. A task deleted meanwhile by another node is not an error.
+func (db *DB) PurgeExpiredTasks(ctx context.Context, cutoff time.Time) (int, error) {
+	expired := db.tasks.list(func(r *TaskRecord) bool {
+		return !r.Expires.IsZero() && r.Expires.Before(cutoff)
+	})
+	n := 0
+	for _, r := range expired {
+		switch err := db.DeleteTask(ctx, r.ID); {
+		case err == nil:
+			n++
+		case vcd.CodeOf(err) == vcd.CodeNotFound:
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -199,6 +199,36 @@ func TestTasks_List(t *testing.T) {
 	}
 }
 
+// TestTasks_PurgeExpired: tasks that expired before the cutoff are deleted, the
+// others stay.
+func TestTasks_PurgeExpired(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	live := mustCreateTask(t, db, taskOrg, base)
+	mk := func(expires time.Time) store.TaskRecord {
+		r, err := db.CreateTask(ctx, store.TaskRecord{OrgID: taskOrg, UserID: taskUser, Status: "success",
+			Created: expires.Add(-time.Hour), Expires: expires})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	old, recent := mk(base.Add(-48*time.Hour)), mk(base.Add(-time.Hour))
+	n, err := db.PurgeExpiredTasks(ctx, base.Add(-24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PurgeExpiredTasks = %d, %v; want 1 deleted", n, err)
+	}
+	if _, err := db.Task(ctx, old.ID); vcd.CodeOf(err) != vcd.CodeNotFound {
+		t.Errorf("Task(purged) = %v; want not found", err)
+	}
+	for _, r := range []store.TaskRecord{live, recent} {
+		if _, err := db.Task(ctx, r.ID); err != nil {
+			t.Errorf("Task(%s) = %v; want kept", r.ID, err)
+		}
+	}
+}
+
 // TestTask_Restart closes the DB and opens its data dir again: tasks survive.
 func TestTask_Restart(t *testing.T) {
 	ctx := context.Background()
