@@ -110,9 +110,16 @@ func (db *DB) PurgeExpiredSessions(ctx context.Context, now time.Time) (int, err
 	expired := db.sessions.list(func(s *vcd.Session) bool {
 		return !s.Expires.IsZero() && !s.Expires.After(now)
 	})
+	return deleteEach(ctx, expired, func(s vcd.Session) string { return s.ID }, db.DeleteSession)
+}
+
+// deleteEach deletes every record of rs by its id and returns how many it deleted. A
+// record already deleted (by another node, say) is not an error; the first other
+// error stops it.
+func deleteEach[T any](ctx context.Context, rs []T, id func(T) string, del func(context.Context, string) error) (int, error) {
 	n := 0
-	for _, s := range expired {
-		switch err := db.DeleteSession(ctx, s.ID); {
+	for _, r := range rs {
+		switch err := del(ctx, id(r)); {
 		case err == nil:
 			n++
 		case vcd.CodeOf(err) == vcd.CodeNotFound:

@@ -132,15 +132,5 @@ func (db *DB) PurgeExpiredTasks(ctx context.Context, cutoff time.Time) (int, err
 	expired := db.tasks.list(func(r *TaskRecord) bool {
 		return !r.Expires.IsZero() && r.Expires.Before(cutoff)
 	})
-	n := 0
-	for _, r := range expired {
-		switch err := db.DeleteTask(ctx, r.ID); {
-		case err == nil:
-			n++
-		case vcd.CodeOf(err) == vcd.CodeNotFound:
-		default:
-			return n, err
-		}
-	}
-	return n, nil
+	return deleteEach(ctx, expired, func(r TaskRecord) string { return r.ID }, db.DeleteTask)
 }
