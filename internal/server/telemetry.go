@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/heraldmq/herald/internal/api"
 	"github.com/heraldmq/herald/internal/broker"
+	"github.com/heraldmq/herald/internal/store"
 	"github.com/heraldmq/herald/internal/telemetry"
 )
 
@@ -51,19 +53,62 @@ func newInstruments(s *Server) *instruments {
 	m.backlog = reg.Histogram("herald_mqtt_session_backlog_messages", "Backlog messages queued when a persistent session resumed.", []float64{0, 1, 10, 100, 1000, 10000, 100000, 1000000})
 	m.appendTime = reg.Histogram("herald_store_append_duration_seconds", "Time to store one notification in the log (JetStream publish and acknowledgement).", telemetry.DurationBuckets)
 
-	stats := func(read func(broker.Stats) float64) func(emit func(float64, ...string)) {
-		return func(emit func(float64, ...string)) {
-			if s.broker != nil {
-				emit(read(s.broker.Stats()))
+	// One scrape reads the broker's counters and the log's state once, not once per
+	// family: each is kept for scrapeReuse.
+	stats := &cached[broker.Stats]{fetch: func() (broker.Stats, bool) {
+		if s.broker == nil {
+			return broker.Stats{}, false
+		}
+		return s.broker.Stats(), true
+	}}
+	logState := &cached[store.LogInfo]{fetch: func() (store.LogInfo, bool) {
+		if s.db == nil {
+			return store.LogInfo{}, false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+		defer cancel()
+		info, err := s.db.LogInfo(ctx)
+		return info, err == nil // absent from this scrape on error; /readyz says why
+	}}
+	for _, f := range []struct {
+		name, help string
+		gauge      bool
+		read       func(broker.Stats) int64
+	}{
+		{"herald_mqtt_connects_refused_total", "CONNECTs refused with a CONNACK error code (bad credentials, quotas, protocol).", false,
+			func(st broker.Stats) int64 { return st.ConnectsRefused }},
+		{"herald_mqtt_subscriptions", "Filters held by open MQTT sessions.", true,
+			func(st broker.Stats) int64 { return st.Subscriptions }},
+		{"herald_mqtt_messages_received_total", "PUBLISH packets from clients that were stored.", false,
+			func(st broker.Stats) int64 { return st.MessagesIn }},
+		{"herald_mqtt_messages_routed_total", "Stored notifications routed to this node's subscribers.", false,
+			func(st broker.Stats) int64 { return st.MessagesRouted }},
+		{"herald_mqtt_messages_sent_total", "PUBLISH packets written to clients.", false,
+			func(st broker.Stats) int64 { return st.MessagesOut }},
+		{"herald_mqtt_sessions_resumed_total", "Persistent sessions resumed (CONNACK session present 1).", false,
+			func(st broker.Stats) int64 { return st.SessionsResumed }},
+		{"herald_mqtt_sessions_behind_total", "Times a persistent session's queue filled and it went back to reading the log.", false,
+			func(st broker.Stats) int64 { return st.SessionsBehind }},
+		{"herald_mqtt_session_messages_lost_total", "Log sequences resuming sessions lost to the log's retention (an upper bound).", false,
+			func(st broker.Stats) int64 { return st.SessionsLost }},
+		{"herald_mqtt_messages_replayed_total", "Backlog messages queued by resuming persistent sessions.", false,
+			func(st broker.Stats) int64 { return st.MessagesReplayed }},
+	} {
+		collect := func(emit func(float64, ...string)) {
+			if st, ok := stats.get(); ok {
+				emit(float64(f.read(st)))
 			}
+		}
+		if f.gauge {
+			reg.GaugeFunc(f.name, f.help, nil, collect)
+		} else {
+			reg.CounterFunc(f.name, f.help, nil, collect)
 		}
 	}
 	groups := func(read func(broker.ConnGroup) int64) func(emit func(float64, ...string)) {
 		return func(emit func(float64, ...string)) {
-			if s.broker == nil {
-				return
-			}
-			for _, g := range s.broker.Stats().Groups {
+			st, _ := stats.get()
+			for _, g := range st.Groups {
 				emit(float64(read(g)), g.Transport, g.Auth)
 			}
 		}
@@ -72,69 +117,38 @@ func newInstruments(s *Server) *instruments {
 		groups(func(g broker.ConnGroup) int64 { return g.Open }))
 	reg.CounterFunc("herald_mqtt_connections_total", "MQTT connections established, by transport and authentication form.", []string{"transport", "auth"},
 		groups(func(g broker.ConnGroup) int64 { return g.Total }))
-	reg.CounterFunc("herald_mqtt_connects_refused_total", "CONNECTs refused with a CONNACK error code (bad credentials, quotas, protocol).", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.ConnectsRefused) }))
-	reg.GaugeFunc("herald_mqtt_subscriptions", "Filters held by open MQTT sessions.", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.Subscriptions) }))
-	reg.CounterFunc("herald_mqtt_messages_received_total", "PUBLISH packets from clients that were stored.", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.MessagesIn) }))
-	reg.CounterFunc("herald_mqtt_messages_routed_total", "Stored notifications routed to this node's subscribers.", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.MessagesRouted) }))
-	reg.CounterFunc("herald_mqtt_messages_sent_total", "PUBLISH packets written to clients.", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.MessagesOut) }))
 	reg.CounterFunc("herald_mqtt_drops_total", "Messages not delivered or not accepted, by reason.", []string{"reason"},
 		func(emit func(float64, ...string)) {
-			if s.broker == nil {
+			st, ok := stats.get()
+			if !ok {
 				return
 			}
-			d := s.broker.Stats().Drops
+			d := st.Drops
 			emit(float64(d.QueueFullQoS0), "queue_full_qos0")
 			emit(float64(d.QueueFullQoS1), "queue_full_qos1")
 			emit(float64(d.TooLarge), "too_large")
 			emit(float64(d.InboundDenied), "inbound_denied")
 		})
-	reg.CounterFunc("herald_mqtt_sessions_resumed_total", "Persistent sessions resumed (CONNACK session present 1).", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.SessionsResumed) }))
-	reg.CounterFunc("herald_mqtt_sessions_behind_total", "Times a persistent session's queue filled and it went back to reading the log.", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.SessionsBehind) }))
-	reg.CounterFunc("herald_mqtt_session_messages_lost_total", "Log sequences resuming sessions lost to the log's retention (an upper bound).", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.SessionsLost) }))
-	reg.CounterFunc("herald_mqtt_messages_replayed_total", "Backlog messages queued by resuming persistent sessions.", nil,
-		stats(func(st broker.Stats) float64 { return float64(st.MessagesReplayed) }))
 
-	logInfo := func(emit func(float64, ...string), read func(last, fed uint64, msgs, bytes uint64) float64) {
-		if s.db == nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-		defer cancel()
-		info, err := s.db.LogInfo(ctx)
-		if err != nil {
-			return // absent from this scrape; /readyz says why
-		}
-		emit(read(info.Last, m.fed.Load(), info.Messages, info.Bytes))
+	for _, f := range []struct {
+		name, help string
+		read       func(info store.LogInfo) uint64
+	}{
+		{"herald_store_log_last_sequence", "Sequence of the newest notification in the log.",
+			func(info store.LogInfo) uint64 { return info.Last }},
+		{"herald_store_log_messages", "Notifications kept in the log.",
+			func(info store.LogInfo) uint64 { return info.Messages }},
+		{"herald_store_log_bytes", "Size of the notifications kept in the log.",
+			func(info store.LogInfo) uint64 { return info.Bytes }},
+		{"herald_feed_lag_messages", "Notifications stored but not yet delivered by this node's live feed.",
+			func(info store.LogInfo) uint64 { return info.Last - min(info.Last, m.fed.Load()) }},
+	} {
+		reg.GaugeFunc(f.name, f.help, nil, func(emit func(float64, ...string)) {
+			if info, ok := logState.get(); ok {
+				emit(float64(f.read(info)))
+			}
+		})
 	}
-	reg.GaugeFunc("herald_store_log_last_sequence", "Sequence of the newest notification in the log.", nil,
-		func(emit func(float64, ...string)) {
-			logInfo(emit, func(last, _, _, _ uint64) float64 { return float64(last) })
-		})
-	reg.GaugeFunc("herald_store_log_messages", "Notifications kept in the log.", nil,
-		func(emit func(float64, ...string)) {
-			logInfo(emit, func(_, _, msgs, _ uint64) float64 { return float64(msgs) })
-		})
-	reg.GaugeFunc("herald_store_log_bytes", "Size of the notifications kept in the log.", nil,
-		func(emit func(float64, ...string)) {
-			logInfo(emit, func(_, _, _, b uint64) float64 { return float64(b) })
-		})
-	reg.GaugeFunc("herald_feed_lag_messages", "Notifications stored but not yet delivered by this node's live feed.", nil,
-		func(emit func(float64, ...string)) {
-			logInfo(emit, func(last, fed, _, _ uint64) float64 {
-				if fed >= last {
-					return 0
-				}
-				return float64(last - fed)
-			})
-		})
 	reg.GaugeFunc("herald_go_goroutines", "Goroutines of the process.", nil,
 		func(emit func(float64, ...string)) { emit(float64(runtime.NumGoroutine())) })
 	reg.GaugeFunc("herald_process_resident_memory_bytes", "Resident memory of the process (Linux).", nil,
@@ -165,6 +179,29 @@ func (m *instruments) Delivered(latency time.Duration) { m.deliver.Observe(laten
 
 // Replayed records one persistent-session resumption's backlog (broker.Observer).
 func (m *instruments) Replayed(n int) { m.backlog.Observe(float64(n)) }
+
+// scrapeReuse is how long a cached reading serves the families of one scrape.
+const scrapeReuse = 250 * time.Millisecond
+
+// cached keeps fetch's last reading for scrapeReuse.
+type cached[T any] struct {
+	fetch func() (T, bool)
+
+	mu sync.Mutex
+	at time.Time
+	v  T
+	ok bool
+}
+
+func (c *cached[T]) get() (T, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := time.Now(); now.Sub(c.at) > scrapeReuse {
+		c.v, c.ok = c.fetch()
+		c.at = now
+	}
+	return c.v, c.ok
+}
 
 // appended records one log append's duration.
 func (m *instruments) appended(start time.Time) { m.appendTime.Observe(time.Since(start).Seconds()) }
