@@ -238,8 +238,12 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("not ready: " + why + "\n"))
 	}
-	if s.broker == nil || s.stopping.Load() {
+	switch {
+	case s.stopping.Load():
 		fail("shutting down")
+		return
+	case s.broker == nil || s.db == nil:
+		fail("not started")
 		return
 	}
 	if !s.feedRunning.Load() {
