@@ -241,3 +241,20 @@ func TestConcurrentUpdatesAndScrapes(t *testing.T) {
 		t.Errorf("counter total = %v; want %d", total, workers*n)
 	}
 }
+
+// BenchmarkHistogramObserve is the cost of one observation on a hot path, from
+// goroutines on every core at once (the broker's writers observe deliveries so).
+func BenchmarkHistogramObserve(b *testing.B) {
+	h := telemetry.NewRegistry().Histogram("bench_seconds", "bench", telemetry.DurationBuckets)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		v := 0.0001
+		for pb.Next() {
+			h.Observe(v)
+			v += 0.0001
+			if v > 1 {
+				v = 0.0001
+			}
+		}
+	})
+}
