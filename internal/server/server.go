@@ -26,6 +26,7 @@ import (
 	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/broker"
 	"github.com/heraldmq/herald/internal/config"
+	"github.com/heraldmq/herald/internal/console"
 	"github.com/heraldmq/herald/internal/ratelimit"
 	"github.com/heraldmq/herald/internal/store"
 	"github.com/heraldmq/herald/internal/vcd"
@@ -231,6 +232,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.Handle("GET /metrics", s.inst.reg.Handler())
 	mux.Handle("/messaging/mqtt", s.limitConnects(s.broker))
+	mux.Handle("/console/", console.Handler()) // the browser console; "/console" redirects
+	mux.Handle("GET /console", console.Handler())
 	mux.Handle("/", s.api.Routes())
 	return s.api.Middleware(mux)
 }
@@ -270,6 +273,10 @@ func displayAddr(addr net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
+// expiredTaskGrace is how long an expired task can still be read by id
+// (GET /api/task/{id}) before housekeeping deletes it; lists leave it out at once.
+const expiredTaskGrace = 7 * 24 * time.Hour
+
 // background starts periodic housekeeping; it exits when ctx is cancelled by Close.
 func (s *Server) background(ctx context.Context) {
 	s.wg.Add(1)
@@ -288,6 +295,11 @@ func (s *Server) background(ctx context.Context) {
 					s.logger.Debug("purged expired sessions", "count", n)
 				}
 				s.purgeMQTTSessions(ctx)
+				if n, err := s.db.PurgeExpiredTasks(ctx, s.now().Add(-expiredTaskGrace)); err != nil {
+					s.logger.Warn("purge expired tasks", "err", err)
+				} else if n > 0 {
+					s.logger.Debug("purged expired tasks", "count", n)
+				}
 			}
 		}
 	}()
