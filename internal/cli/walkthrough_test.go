@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -191,13 +192,22 @@ func TestWalkthrough_README(t *testing.T) {
 	x.typeLine("tail", tail[len(tail)-1])
 	x.waitFor("tail", regexp.MustCompile(`(?m)^herald: subscribed`), 30*time.Second)
 
+	// And alice's console in Chromium, as README says, when the browser test's tools
+	// are installed.
+	page := openConsole(t, root, port, "alice@acme", "alice-pw-1")
+
 	// Terminal 2: the task, created and moved on; alice sees each step.
 	task := blocks["task"]
 	n++
 	x.step("admin", n, task[0])
 	id := x.waitFor("admin", regexp.MustCompile(`Created task ([0-9a-f-]{36}): queued 0%`), time.Second)[1]
 	x.waitFor("tail", regexp.MustCompile(`TASK .* queued 0% .*id=`+id), 10*time.Second)
+	page.task(id, "queued", 0)
 	want := []string{`running 50%`, `success 100%`}
+	wantPage := []struct {
+		status   string
+		progress int
+	}{{"running", 50}, {"success", 100}}
 	if len(task[1:]) != len(want) {
 		t.Fatalf("the task block has %d update lines; this test expects %d", len(task[1:]), len(want))
 	}
@@ -208,7 +218,9 @@ func TestWalkthrough_README(t *testing.T) {
 		n++
 		x.step("admin", n, strings.ReplaceAll(line, "<id>", id))
 		x.waitFor("tail", regexp.MustCompile(`TASK .* `+want[i]+` .*id=`+id), 10*time.Second)
+		page.task(id, wantPage[i].status, wantPage[i].progress)
 	}
+	page.quit()
 
 	// Ctrl-C ends tail with status 0 and herald serve gracefully.
 	x.run("send-keys", "-t", "walk:tail", "C-c")
@@ -246,6 +258,95 @@ func verifyUnit(t *testing.T, root, binary string) {
 	if err != nil || strings.Contains(string(out), "herald.service") {
 		t.Errorf("systemd-analyze verify deploy/herald.service: %v\n%s", err, out)
 	}
+}
+
+// consolePage is the console driven by internal/console's browser script, or nil
+// when node, Chromium or playwright-core is missing (a failure with
+// HERALD_REQUIRE_CLIENTS=1).
+type consolePage struct {
+	t     *testing.T
+	stdin io.WriteCloser
+	lines *bufio.Scanner
+	cmd   *exec.Cmd
+}
+
+func openConsole(t *testing.T, root string, port int, user, password string) *consolePage {
+	t.Helper()
+	dir := filepath.Join(root, "internal", "console", "testdata", "browser")
+	missing := ""
+	if _, err := exec.LookPath("node"); err != nil {
+		missing = "node"
+	} else if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		missing = "/usr/bin/chromium"
+	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
+		missing = "playwright-core (npm ci in internal/console/testdata/browser)"
+	}
+	if missing != "" {
+		if os.Getenv("HERALD_REQUIRE_CLIENTS") == "1" {
+			t.Fatalf("%s is required (HERALD_REQUIRE_CLIENTS=1) but not installed", missing)
+		}
+		t.Logf("%s not installed: the console part of the walkthrough is skipped", missing)
+		return nil
+	}
+	cmd := exec.Command("node", "test.mjs", fmt.Sprintf("https://localhost:%d", port), user, password)
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &consolePage{t: t, stdin: stdin, lines: bufio.NewScanner(stdout), cmd: cmd}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	p.expect("CONNECTED ")
+	return p
+}
+
+// expect reads the script's next line, which must start with prefix. The script
+// bounds each of its own waits (20 s).
+func (p *consolePage) expect(prefix string) string {
+	p.t.Helper()
+	if !p.lines.Scan() {
+		p.t.Fatalf("the console script ended while waiting for %q", prefix)
+	}
+	line := p.lines.Text()
+	if !strings.HasPrefix(line, prefix) {
+		p.t.Fatalf("the console script said %q; want %q…", line, prefix)
+	}
+	return strings.TrimPrefix(line, prefix)
+}
+
+// task waits until the page shows the task's one row with status and progress.
+func (p *consolePage) task(id, status string, progress int) {
+	if p == nil {
+		return
+	}
+	p.t.Helper()
+	fmt.Fprintf(p.stdin, "TASK %s %s %d\n", id, status, progress)
+	want := fmt.Sprintf("rows=1 bar=%d/s-%s text=%s_%d%%", progress, status, status, progress)
+	if got := p.expect("SEEN "); got != want {
+		p.t.Errorf("console shows the task as %q; want %q", got, want)
+	}
+}
+
+func (p *consolePage) quit() {
+	if p == nil {
+		return
+	}
+	p.t.Helper()
+	fmt.Fprintln(p.stdin, "QUIT")
+	p.expect("BYE")
 }
 
 // waitReady polls GET /readyz until it answers 200; the serve window's screen is
