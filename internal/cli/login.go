@@ -4,25 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/heraldmq/herald/internal/client"
 )
-
-// newCommand returns the flag set of a command whose usage line shows its positional
-// arguments.
-func (e env) newCommand(name, argsSyn, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: herald %s [flags] %s\n\n%s\n\nFlags:\n", name, argsSyn, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
 
 // readSecret returns the value of the environment variable envName or, if it is
 // empty, a line read from stdin after prompt. golang.org/x/term is not a dependency,
@@ -47,18 +34,20 @@ func (e env) readSecret(envName, prompt string) (string, error) {
 }
 
 func (e env) login(ctx context.Context, args []string) error {
-	fs := e.newCommand("login", "user@org", "Log in as user@org (System users at the provider endpoint) and keep the\n"+
-		"token in $XDG_CONFIG_HOME/herald/credentials.json (mode 0600). The password comes\n"+
-		"from HERALD_PASSWORD, else from a prompt on the terminal, which echoes.")
-	rf := bindRemote(fs, false)
-	pos, err := parseArgs(fs, args, 1, 1)
+	rf, pos, err := e.parseCommand(command{name: "login", usage: "user@org",
+		help: "Log in as user@org (System users at the provider endpoint) and keep the\n" +
+			"token in $XDG_CONFIG_HOME/herald/credentials.json (mode 0600). The password comes\n" +
+			"from HERALD_PASSWORD, else from a prompt on the terminal, which echoes.",
+		minPos: 1, maxPos: 1}, args)
 	if err != nil {
 		return err
 	}
-	user, org, ok := client.SplitName(pos[0])
-	if !ok {
-		return &usageError{fmt.Sprintf("login: %q is not user@org", pos[0])}
+	user, org, err := splitUser("login", pos[0])
+	if err != nil {
+		return err
 	}
+	// No stored login to use: a client of the flags alone, and the request timeout
+	// starts after the password prompt.
 	c, ca, err := e.newClient(rf, credentials{})
 	if err != nil {
 		return err
@@ -88,11 +77,12 @@ func (e env) login(ctx context.Context, args []string) error {
 }
 
 func (e env) logout(ctx context.Context, args []string) error {
-	fs := e.newCommand("logout", "", "Revoke the stored login's session and remove the stored token.")
-	rf := bindRemote(fs, false)
-	if _, err := parseArgs(fs, args, 0, 0); err != nil {
+	rf, _, err := e.parseCommand(command{name: "logout",
+		help: "Revoke the stored login's session and remove the stored token."}, args)
+	if err != nil {
 		return err
 	}
+	// Not e.session: an expired login is still logged out, so its expiry is not checked.
 	cr, err := e.loadCredentials()
 	if err != nil {
 		return err

@@ -264,13 +264,77 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 2*time.Minute)
 }
 
-// open returns a client for the stored session and a context bounded by the request
-// timeout; the caller defers cancel.
-func (e env) open(ctx context.Context, rf *remoteFlags) (*client.Client, context.Context, context.CancelFunc, error) {
+// newCommand returns the flag set of a command whose usage line shows usage, its
+// positional arguments, and whose -h prints help and the flags.
+func (e env) newCommand(name, usage, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: herald %s [flags] %s\n\n%s\n\nFlags:\n", name, usage, help)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// command is the command line of a client subcommand: what its usage shows, whether
+// it prints data (-json), how many positional arguments it takes, and the flags and
+// checks that are its own. The zero minPos and maxPos take no positional argument.
+type command struct {
+	name, usage, help string // as for newCommand
+	json              bool   // also bind -json
+	minPos, maxPos    int    // as for parseArgs
+	// flags binds the command's own flags, besides the remote ones; nil: none.
+	flags func(fs *flag.FlagSet)
+	// check validates the parsed command line. It runs before any login is read or
+	// client opened, so that a usage error (exit 2) wins over a missing login (exit 1).
+	// nil: nothing to check.
+	check func(fs *flag.FlagSet, pos []string) error
+}
+
+// parseCommand binds the remote flags and cmd's own, parses args and checks them. It
+// returns the remote flags and the positional arguments.
+func (e env) parseCommand(cmd command, args []string) (*remoteFlags, []string, error) {
+	fs := e.newCommand(cmd.name, cmd.usage, cmd.help)
+	rf := bindRemote(fs, cmd.json)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	pos, err := parseArgs(fs, args, cmd.minPos, cmd.maxPos)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cmd.check != nil {
+		if err := cmd.check(fs, pos); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rf, pos, nil
+}
+
+// runCommand parses args as cmd, opens a client on the stored login and calls body
+// with a context bounded by the request timeout. Commands that must not start that
+// timeout at once, or that need more of the login, call parseCommand and e.session.
+func (e env) runCommand(ctx context.Context, cmd command, args []string,
+	body func(ctx context.Context, c *client.Client, rf *remoteFlags, pos []string) error) error {
+	rf, pos, err := e.parseCommand(cmd, args)
+	if err != nil {
+		return err
+	}
 	c, _, err := e.session(rf)
 	if err != nil {
-		return nil, ctx, func() {}, err
+		return err
 	}
 	ctx, cancel := withTimeout(ctx)
-	return c, ctx, cancel, nil
+	defer cancel()
+	return body(ctx, c, rf, pos)
+}
+
+// splitUser splits the positional argument user@org of command name; a usage error if
+// it is not of that form.
+func splitUser(name, arg string) (user, org string, err error) {
+	user, org, ok := client.SplitName(arg)
+	if !ok {
+		return "", "", &usageError{fmt.Sprintf("%s: %q is not user@org", name, arg)}
+	}
+	return user, org, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	mrand "math/rand/v2"
 	"strconv"
@@ -33,23 +34,30 @@ const (
 const persistentClientID = "herald-tail"
 
 func (e env) tail(ctx context.Context, args []string) error {
-	fs := e.newCommand("tail", "", "Print the notifications the logged-in user may see as they come: sysadmins\n"+
-		"publish/#, org admins publish/{org}/+, other users publish/{org}/{self}.\n"+
-		"Reconnects with backoff; with -persistent the session (and what arrives while\n"+
-		"disconnected) is kept across reconnections. Exit 0 on interrupt, 1 when the\n"+
-		"login is expired or revoked.")
-	rf := bindRemote(fs, true)
-	topic := fs.String("topic", "", "subscribe to this MQTT filter instead (must be within what the user may see)")
-	clientID := fs.String("client-id", "", "MQTT client id (default: "+persistentClientID+" with -persistent, else random)")
-	persistent := fs.Bool("persistent", false, "use a persistent session (CleanSession=0) and a stable client id")
-	if _, err := parseArgs(fs, args, 0, 0); err != nil {
+	var topic, clientID string
+	var persistent bool
+	rf, _, err := e.parseCommand(command{name: "tail",
+		help: "Print the notifications the logged-in user may see as they come: sysadmins\n" +
+			"publish/#, org admins publish/{org}/+, other users publish/{org}/{self}.\n" +
+			"Reconnects with backoff; with -persistent the session (and what arrives while\n" +
+			"disconnected) is kept across reconnections. Exit 0 on interrupt, 1 when the\n" +
+			"login is expired or revoked.",
+		json: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&topic, "topic", "", "subscribe to this MQTT filter instead (must be within what the user may see)")
+			fs.StringVar(&clientID, "client-id", "", "MQTT client id (default: "+persistentClientID+" with -persistent, else random)")
+			fs.BoolVar(&persistent, "persistent", false, "use a persistent session (CleanSession=0) and a stable client id")
+		}}, args)
+	if err != nil {
 		return err
 	}
+	// Not runCommand: tail runs until interrupted, so only its one REST request is
+	// bounded by the request timeout, and it needs the login's user and expiry.
 	c, cr, err := e.session(rf)
 	if err != nil {
 		return err
 	}
-	filter := *topic
+	filter := topic
 	if filter == "" {
 		rctx, cancel := withTimeout(ctx)
 		s, err := c.CurrentSession(rctx)
@@ -59,9 +67,9 @@ func (e env) tail(ctx context.Context, args []string) error {
 		}
 		filter = filterFor(s)
 	}
-	id := *clientID
+	id := clientID
 	if id == "" {
-		if *persistent {
+		if persistent {
 			id = persistentClientID
 		} else {
 			var b [4]byte
@@ -69,7 +77,7 @@ func (e env) tail(ctx context.Context, args []string) error {
 			id = "herald-tail-" + hex.EncodeToString(b[:])
 		}
 	}
-	opts := client.MQTTOptions{ClientID: id, CleanSession: !*persistent, Filters: []string{filter}}
+	opts := client.MQTTOptions{ClientID: id, CleanSession: !persistent, Filters: []string{filter}}
 	fmt.Fprintf(e.stderr, "herald: tailing %s as %s@%s (client id %s)\n", filter, cr.User, cr.Org, id)
 	failures := 0
 	for {
