@@ -181,11 +181,11 @@ func (a *API) postSamples(w http.ResponseWriter, r *http.Request, c *call) error
 	if !canIngest(c.p) {
 		return errForbidden
 	}
-	var req samplesRequest
-	if err := decodeJSON(r, &req); err != nil {
+	in, err := decodeSamples(r)
+	if err != nil {
 		return err
 	}
-	batch, err := groupSamples(inv, c.p, req.Samples, a.now())
+	batch, err := groupSamples(inv, c.p, in, a.now())
 	if err != nil {
 		return err
 	}
@@ -199,8 +199,9 @@ func (a *API) postSamples(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 // groupSamples validates in and groups it by VM, in order of first appearance; all
-// samples share one backing array. now stands in for an absent timestamp.
-func groupSamples(inv Inventory, p vcd.Principal, in []sampleJSON, now time.Time) ([]VMSamples, error) {
+// samples share one backing array. now stands in for an absent timestamp. Nothing
+// returned shares memory with in.
+func groupSamples(inv Inventory, p vcd.Principal, in []rawSample, now time.Time) ([]VMSamples, error) {
 	if len(in) > maxSamples {
 		return nil, vcd.Errorf(vcd.CodeInvalid, "A batch has at most %d samples.", maxSamples)
 	}
@@ -208,55 +209,83 @@ func groupSamples(inv Inventory, p vcd.Principal, in []sampleJSON, now time.Time
 	vms := make(map[string]int) // VM id → index in order
 	var order []string
 	var counts []int
-	idx := make([]int, len(in)) // sample → index in order
+	idx := make([]int32, len(in)) // sample → index in order
 	times := make([]time.Time, len(in))
+	names := make([]string, len(in))
 	granted := map[string]bool{} // vApp id → publish grant checked
+	units := map[string]string{} // valid name → its unit
+	// Collectors send a VM's metrics one after the other, usually with one timestamp:
+	// the previous sample's VM (as sent) and timestamp are resolved once.
+	prevVM, prevK := "", -1
+	prevTS, prevT := "", time.Time{}
 	for i := range in {
 		s := &in[i]
 		bad := func(format string, args ...any) error {
 			return vcd.Errorf(vcd.CodeInvalid, "samples[%d]: "+format, append([]any{i}, args...)...)
 		}
-		id, ok := vcd.ParseID(vcd.KindVM, s.VM)
-		if !ok {
-			return nil, bad("vm must be a VM id (urn:vcloud:vm:…).")
-		}
-		owner, ok := inv.VMOwner(id)
-		if !ok {
-			return nil, bad("unknown VM %s.", s.VM)
-		}
-		if service {
-			ok, seen := granted[owner.ID]
-			if !seen {
-				ok = topic.CanPublish(p, topic.Metrics(owner.OrgID, owner.ID)) == topic.Granted
-				granted[owner.ID] = ok
-			}
+		k := prevK
+		if k < 0 || s.vm != prevVM {
+			id, ok := vcd.ParseID(vcd.KindVM, s.vm)
 			if !ok {
-				return nil, vcd.Errorf(vcd.CodeForbidden, "samples[%d]: no publish grant for the metrics of VM %s.", i, s.VM)
+				return nil, bad("vm must be a VM id (urn:vcloud:vm:…).")
 			}
+			owner, ok := inv.VMOwner(id)
+			if !ok {
+				return nil, bad("unknown VM %s.", s.vm)
+			}
+			if service {
+				ok, seen := granted[owner.ID]
+				if !seen {
+					ok = topic.CanPublish(p, topic.Metrics(owner.OrgID, owner.ID)) == topic.Granted
+					granted[owner.ID] = ok
+				}
+				if !ok {
+					return nil, vcd.Errorf(vcd.CodeForbidden, "samples[%d]: no publish grant for the metrics of VM %s.", i, s.vm)
+				}
+			}
+			if k, ok = vms[id]; !ok {
+				k = len(order)
+				id = strings.Clone(id)
+				vms[id] = k
+				order = append(order, id)
+				counts = append(counts, 0)
+			}
+			prevVM, prevK = s.vm, k
 		}
-		if err := notify.ValidMetric(s.Name, s.Unit); err != nil {
-			return nil, bad("%s.", vcd.MessageOf(err))
+		if unit, ok := units[s.name]; !ok || unit != s.unit {
+			if err := notify.ValidMetric(s.name, s.unit); err != nil {
+				return nil, bad("%s.", vcd.MessageOf(err))
+			}
+			units[s.name] = s.unit
 		}
-		if s.Value == nil || math.IsNaN(*s.Value) || math.IsInf(*s.Value, 0) {
+		if !s.hasValue || math.IsNaN(s.value) || math.IsInf(s.value, 0) {
 			return nil, bad("value must be a finite number.")
 		}
 		t := now
-		if s.Timestamp != "" {
-			var err error
-			if t, err = time.Parse(time.RFC3339Nano, s.Timestamp); err != nil {
-				return nil, bad("timestamp must be an ISO 8601 date and time with offset.")
+		if s.timestamp != "" {
+			if s.timestamp != prevTS || prevT.IsZero() {
+				var err error
+				if prevT, err = time.Parse(time.RFC3339Nano, s.timestamp); err != nil {
+					return nil, bad("timestamp must be an ISO 8601 date and time with offset.")
+				}
+				prevT, prevTS = prevT.UTC(), s.timestamp
 			}
+			t = prevT
 		}
 		times[i] = t.UTC()
-		k, ok := vms[id]
-		if !ok {
-			k = len(order)
-			vms[id] = k
-			order = append(order, id)
-			counts = append(counts, 0)
-		}
 		counts[k]++
-		idx[i] = k
+		idx[i] = int32(k)
+	}
+	// Names are interned per batch: the store keeps them, and in's strings may share
+	// the memory of the whole request body.
+	interned := make(map[string]string, 16)
+	for i := range in {
+		n, ok := interned[in[i].name]
+		if !ok {
+			n = strings.Clone(in[i].name)
+			interned[n] = n
+		}
+		names[i] = n
 	}
 	all := make([]Sample, len(in))
 	batch := make([]VMSamples, len(order))
@@ -268,7 +297,7 @@ func groupSamples(inv Inventory, p vcd.Principal, in []sampleJSON, now time.Time
 	}
 	for i := range in {
 		b := &batch[idx[i]]
-		b.Samples = append(b.Samples, Sample{Name: in[i].Name, Value: *in[i].Value, Time: times[i]})
+		b.Samples = append(b.Samples, Sample{Name: names[i], Value: in[i].value, Time: times[i]})
 	}
 	return batch, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -413,7 +414,7 @@ func runFanout(ctx context.Context, t *target, o *fanoutOptions, rates []float64
 	var results []Result
 	step := 0
 	runStep := func(label string, r float64) error {
-		res, err := runStep(ctx, prods, st, step, r, o, len(specs))
+		res, err := runStep(ctx, prods, st, step, r, o, len(specs), t.pid)
 		if err != nil {
 			return err
 		}
@@ -465,7 +466,8 @@ func runFanout(ctx context.Context, t *target, o *fanoutOptions, rates []float64
 }
 
 // runStep runs one step on every producer at once and waits for its deliveries.
-func runStep(ctx context.Context, prods []*producer, st *stats, step int, rate float64, o *fanoutOptions, subs int) (Result, error) {
+// pid is the server's process, for its CPU time (0: unknown).
+func runStep(ctx context.Context, prods []*producer, st *stats, step int, rate float64, o *fanoutOptions, subs int, pid int) (Result, error) {
 	var active []*producer
 	for _, p := range prods {
 		if p != nil {
@@ -477,6 +479,7 @@ func runStep(ctx context.Context, prods []*producer, st *stats, step int, rate f
 		before[i] = p.acked.Load()
 	}
 	start := time.Now()
+	cpu0, own0 := cpuSeconds(pid), cpuSeconds(os.Getpid())
 	errs := make([]error, len(active))
 	var wg sync.WaitGroup
 	for i, p := range active {
@@ -521,9 +524,11 @@ func runStep(ctx context.Context, prods []*producer, st *stats, step int, rate f
 		time.Sleep(20 * time.Millisecond)
 	}
 	count()
+	cpu1, own1 := cpuSeconds(pid), cpuSeconds(os.Getpid())
 	res := Result{Scenario: "fanout", QoS: o.qos, Via: o.via, Size: o.size, Subscribers: subs, OfferedRate: rate,
 		Sent: sent, Expected: 3 * sent, Delivered: ss.delivered.Load(), Duplicates: ss.dups.Load(), Misrouted: ss.wrong.Load()}
 	res.Seconds = prodEnd.Sub(start).Seconds()
+	res.ServerCPU, res.ToolCPU = cpu1-cpu0, own1-own0
 	res.SentRate = float64(sent) / res.Seconds
 	res.Lost = res.Expected - (res.Delivered - res.Duplicates)
 	if last := ss.lastNs.Load(); last > start.UnixNano() && res.Delivered > 0 {

@@ -34,6 +34,37 @@ func rss(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
+// cpuSeconds returns the CPU time (user + system) process pid has used so far,
+// from /proc/<pid>/stat, or 0 when it cannot be read.
+func cpuSeconds(pid int) float64 {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count fields after its ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	// Fields 14 and 15 of the line, utime and stime, are f[11] and f[12].
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return (u + s) / userHZ
+}
+
+// userHZ is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux.
+const userHZ = 100
+
 // fdLimit returns the soft limit on open files of process pid and how many it has
 // open now.
 func fdLimit(pid int) (limit, open int, err error) {

@@ -57,7 +57,29 @@ type Result struct {
 	RSSAfter           int64   `json:"rss_after,omitempty"`
 	BytesPerConn       float64 `json:"bytes_per_conn,omitempty"`
 	ClientBytesPerConn float64 `json:"client_bytes_per_conn,omitempty"`
-	Note               string  `json:"note,omitempty"`
+	// ServerCPU and ToolCPU are the CPU seconds the server process and this tool
+	// used during the step (from /proc/<pid>/stat): the server's cost per
+	// notification or connect is less sensitive to a busy machine than rates are,
+	// and the tool's shows whether it was the bottleneck.
+	ServerCPU float64 `json:"server_cpu_s,omitempty"`
+	ToolCPU   float64 `json:"tool_cpu_s,omitempty"`
+	Note      string  `json:"note,omitempty"`
+}
+
+// cpuPer returns the server's CPU microseconds per unit of work (n units), or 0.
+func (r *Result) cpuPer(n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return r.ServerCPU * 1e6 / float64(n)
+}
+
+// toolShare returns the tool's CPU use as a share of one core over the step.
+func (r *Result) toolShare() float64 {
+	if r.Seconds <= 0 {
+		return 0
+	}
+	return 100 * r.ToolCPU / r.Seconds
 }
 
 // setLatency fills the percentiles from h.
@@ -111,6 +133,8 @@ func columnsFor(scenario string) []column {
 			{"p99ms", func(r *Result) string { return num(r.P99) }},
 			{"maxms", func(r *Result) string { return num(r.Max) }},
 			{"bytes", func(r *Result) string { return num(r.AvgBytes) }},
+			{"srv_us/msg", func(r *Result) string { return num(r.cpuPer(r.Sent)) }},
+			{"tool_cpu%", func(r *Result) string { return num(r.toolShare()) }},
 		}
 	case "idle":
 		return []column{
@@ -133,6 +157,8 @@ func columnsFor(scenario string) []column {
 			{"p99ms", func(r *Result) string { return num(r.P99) }},
 			{"maxms", func(r *Result) string { return num(r.Max) }},
 			{"failures", func(r *Result) string { return i64(r.Failures) }},
+			{"srv_us/conn", func(r *Result) string { return num(r.cpuPer(int64(r.Conn))) }},
+			{"tool_cpu%", func(r *Result) string { return num(r.toolShare()) }},
 		}
 	}
 	return nil

@@ -36,6 +36,7 @@ Commands:
   slow-consumer   the fanout, first without, then with one subscriber that reads slowly or not at all
   idle            as many authenticated idle subscribers as the file limits allow; server memory per connection
   connect-storm   connects + subscribes per second (token verification on herald)
+  metrics         VM samples ingested per second; METRICS envelopes per interval and their latency
   plot            a PNG of deliveries/s and p99 latency against offered load, from -json output
 
 Run "herald-bench <command> -h" for the flags of a command.
@@ -62,6 +63,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = e.idle(ctx, args[1:])
 	case "connect-storm":
 		err = e.connectStorm(ctx, args[1:])
+	case "metrics":
+		err = e.metrics(ctx, args[1:])
 	case "plot":
 		err = e.plot(args[1:])
 	default:

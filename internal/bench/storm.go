@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,7 @@ func runStorm(ctx context.Context, t *target, o *options, n int, dur time.Durati
 	var once sync.Once
 	users := len(t.plan.Orgs[0].Users)
 	start := time.Now()
+	cpu0, own0 := cpuSeconds(t.pid), cpuSeconds(os.Getpid())
 	_ = parallel(ctx, o.workers, n, func(ctx context.Context, i int) error {
 		oi, ui := (i/users)%len(t.plan.Orgs), i%users
 		t0 := time.Now()
@@ -68,6 +70,7 @@ func runStorm(ctx context.Context, t *target, o *options, n int, dur time.Durati
 		return nil
 	})
 	elapsed := time.Since(start)
+	res.ServerCPU, res.ToolCPU = cpuSeconds(t.pid)-cpu0, cpuSeconds(os.Getpid())-own0
 	res.Conn = int(done.Load())
 	res.Failures = failures.Load()
 	res.Seconds = elapsed.Seconds()

@@ -127,6 +127,9 @@ type Config struct {
 	SessionRetention time.Duration
 	// Node names this node in session records.
 	Node string
+	// Cluster carries takeovers to and from the other nodes of a cluster
+	// (cluster.go); nil on a node alone.
+	Cluster Cluster
 	// Now is the clock used for token expiry (time.Now).
 	Now func() time.Time
 	// Observer receives the timings Stats cannot hold (nil: none).
@@ -232,6 +235,11 @@ type Broker struct {
 	// connSeq numbers connections for their log lines (conn_id).
 	connSeq atomic.Uint64
 
+	// pollOnce starts poll, which parks idle connections (park.go); nil
+	// where that is not available.
+	pollOnce sync.Once
+	poll     *poller
+
 	stats counters
 }
 
@@ -286,9 +294,30 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, pre *vcd.Principal,
 		_ = nc.Close()
 		return
 	}
-	defer b.wg.Done()
-	defer b.untrack(c)
-	c.serve()
+	if c.serve() {
+		return // parked: the goroutine that ends it calls served
+	}
+	b.served(c)
+}
+
+// served forgets a connection that has ended.
+func (b *Broker) served(c *conn) {
+	b.untrack(c)
+	b.wg.Done()
+}
+
+// poller returns the broker's poller, started on first use, or nil where
+// connections cannot be parked.
+func (b *Broker) poller() *poller {
+	b.pollOnce.Do(func() {
+		p, err := newPoller()
+		if err != nil {
+			b.logger.Debug("idle connections are not parked", logKeyErr, err)
+			return
+		}
+		b.poll = p
+	})
+	return b.poll
 }
 
 // track registers c for Close; it reports false once the broker is closed.
@@ -331,6 +360,7 @@ func (b *Broker) register(c *conn) (ok bool) {
 	b.sessions[c.key] = c
 	b.perPrinc[c.key.principal]++
 	c.registered = true
+	b.announce(c) // the same key on other nodes is taken over too (cluster.go)
 	b.stats.connections.Add(1)
 	b.stats.connectionsTotal.Add(1)
 	b.stats.groupOpen[c.transport][c.form].Add(1)
@@ -431,8 +461,12 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.mu.Unlock()
 
 	done := make(chan struct{})
-	go func() { // exits when every ServeConn has returned
+	go func() { // exits when every connection has ended
 		b.wg.Wait()
+		b.pollOnce.Do(func() {}) // no poller starts any more
+		if b.poll != nil {
+			b.poll.stop()
+		}
 		close(done)
 	}()
 	select {

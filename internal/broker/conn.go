@@ -10,7 +10,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heraldmq/herald/internal/mqtt"
@@ -33,17 +35,21 @@ const closeGrace = 500 * time.Millisecond
 const maxClientIDBytes = 128
 
 // conn is one network connection running MQTT. Its reader is the goroutine
-// that called ServeConn; it owns a writer goroutine (writeLoop) that exits
-// when ctx is done, and waits for it before returning.
+// that called ServeConn, or for a parked WebSocket connection the one that
+// resumed it (park.go); a writer goroutine (writeRun) runs while there is
+// something to write, and the last one, when ctx is done, closes writerDone,
+// which the connection's end waits for.
 type conn struct {
-	b      *Broker
-	nc     net.Conn
-	pre    *vcd.Principal
-	ctx    context.Context // done when the connection is to close
-	cancel context.CancelFunc
-	reason atomic.Int32 // why it closes: -1 unset, a reason code, or reasonNone
-	start  time.Time    // monotonic base for lastRead
-	logger *slog.Logger
+	b        *Broker
+	nc       net.Conn
+	pre      *vcd.Principal
+	ctx      context.Context // done when the connection is to close
+	cancel   context.CancelFunc
+	reason   atomic.Int32 // why it closes: -1 unset, a reason code, or reasonNone
+	start    time.Time    // monotonic base for lastRead
+	logger   *slog.Logger
+	id       uint64                       // conn_id in log records
+	identity atomic.Pointer[connIdentity] // set when CONNECT is accepted, for log records
 
 	// Set during CONNECT, read-only afterwards (principal is read by
 	// closeMatching from other goroutines, hence atomic).
@@ -60,13 +66,27 @@ type conn struct {
 	connack    *mqtt.Connack // the accepting CONNACK, from handshake to serve
 	will       *mqtt.Will    // published unless the client disconnects normally
 
-	r           *mqtt.Reader
-	lastRead    atomic.Int64 // time since start of the last packet read
-	writerDone  chan struct{}
-	awaitingRel map[uint16]struct{} // inbound QoS 2 ids stored, awaiting PUBREL; reader only
+	r          *mqtt.Reader
+	lastRead   atomic.Int64 // time since start of the last packet read
+	writerDone chan struct{}
+	wrun       atomic.Bool // a writer goroutine runs, or may not start yet (see kick)
+	wdirty     atomic.Bool // work was signalled since the writer last looked
+
+	// Set by serve for run and end.
+	stopClosing func() bool   // stops the close hook (closing)
+	graceDone   chan struct{} // closed when closing has run
+	timers      []*time.Timer // keepalive and token expiry
+
+	// Parking (park.go).
+	raw         syscall.RawConn     // the socket to watch, nil when the connection never parks
+	pstate      atomic.Int32        // readerActive or readerParked
+	pollID      uint64              // key in the poller, assigned at the first park
+	pollAdded   bool                // the socket is in the poller's epoll set; reader only
+	awaitingRel map[uint16]struct{} // inbound QoS 2 ids stored, awaiting PUBREL; reader only, nil until the first
 	lastTouch   time.Time           // reader only
-	idPrefix    string              // for Log.Append ids
+	idPrefix    string              // for Log.Append ids (appendID); reader only
 	pubCount    uint64              // reader only
+	pipe        *pipeline           // pipelined appends (pipeline.go); reader only, nil until the first
 
 	// Persistent sessions (persist.go).
 	expiry      time.Duration  // how long the session outlives the connection; 0 for a clean session
@@ -85,18 +105,14 @@ func newConn(ctx context.Context, b *Broker, nc net.Conn, pre *vcd.Principal) *c
 		nc:         nc,
 		pre:        pre,
 		start:      time.Now(),
-		logger:     b.logger,
+		id:         b.connSeq.Add(1),
 		writerDone: make(chan struct{}),
 		saved:      make(chan struct{}),
 	}
+	c.wrun.Store(true) // no writer before the CONNACK is written
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.reason.Store(-1)
-	id := b.connSeq.Add(1)
-	if a := nc.RemoteAddr(); a != nil {
-		c.logger = c.logger.With(logKeyConn, id, logKeyRemote, a.String())
-	} else {
-		c.logger = c.logger.With(logKeyConn, id)
-	}
+	c.logger = newConnLogger(b.logger, c)
 	return c
 }
 
@@ -119,9 +135,10 @@ func (c *conn) code(v5, v311 mqtt.ReasonCode) mqtt.ReasonCode {
 	return v311
 }
 
-// serve runs the connection: CONNECT, then the read loop, then cleanup.
-func (c *conn) serve() {
-	defer c.cancel()
+// serve runs the connection: CONNECT, then the read loop, then the end. It
+// reports true when the connection parked (park.go): another goroutine
+// resumes and ends it then.
+func (c *conn) serve() (parked bool) {
 	c.r = mqtt.NewReader(c.nc, c.b.cfg.MaxPacketBytes)
 
 	// Until the writer exists nothing else closes nc, so a close request
@@ -132,7 +149,8 @@ func (c *conn) serve() {
 	if !stop() || !ok {
 		_ = c.nc.Close()
 		c.cleanup()
-		return
+		c.cancel()
+		return false
 	}
 	// The CONNACK leaves only once the hook is stopped: a takeover or
 	// revocation from now on reaches the writer, which sends the 5.0
@@ -140,53 +158,85 @@ func (c *conn) serve() {
 	c.writeNow(c.connack, c.version)
 	c.connack = nil
 
-	go c.writeLoop()
+	if c.transport == transportWebSocket && c.b.poller() != nil {
+		c.raw = rawConnOf(c.nc) // parkable (park.go)
+	}
+	// From now on a writer goroutine runs whenever there is something to
+	// write (kick), and once more when the connection is asked to close
+	// (closing).
+	c.wrun.Store(false)
+	c.kick()
+	c.graceDone = make(chan struct{})
+	c.stopClosing = context.AfterFunc(c.ctx, c.closing)
 	if c.persistent() {
 		// Replays the backlog and saves the session; exits when ctx is done.
 		c.loopDone = make(chan struct{})
 		go c.sessionLoop()
 	}
-	// Once the connection is asked to close, the writer has closeGrace to
-	// finish (the DISCONNECT included) before nc is closed under a Write
-	// that a client which does not read keeps blocked. The hook's goroutine
-	// exits when the writer is done or the grace has passed; serve waits for
-	// it below.
-	graceDone := make(chan struct{})
-	stopGrace := context.AfterFunc(c.ctx, func() {
-		defer close(graceDone)
-		t := time.NewTimer(closeGrace)
-		defer t.Stop()
-		select {
-		case <-c.writerDone:
-		case <-t.C:
-			c.logger.Debug("writer blocked, closing connection")
-			_ = c.nc.Close()
-		}
-	})
-	var timers []*time.Timer
 	if c.keepAlive > 0 {
-		timers = append(timers, c.startKeepAlive())
+		c.timers = append(c.timers, c.startKeepAlive())
 	}
 	if p := c.principal.Load(); !p.ExpiresAt.IsZero() {
 		// Token expiry while connected (VCD-COMPAT §6.7).
-		timers = append(timers, time.AfterFunc(p.ExpiresAt.Sub(c.b.cfg.Now()), func() {
+		c.timers = append(c.timers, time.AfterFunc(p.ExpiresAt.Sub(c.b.cfg.Now()), func() {
 			c.logger.Debug("token expired, closing")
 			c.closeWith(mqtt.ReasonMaximumConnectTime)
 		}))
 	}
-	c.readLoop()
+	return c.run(false)
+}
+
+// closing runs once the connection is asked to close (a context.AfterFunc
+// hook, on a goroutine of its own). It starts the writer that sends the 5.0
+// DISCONNECT, resumes a parked reader (which has no other way to notice),
+// and gives the writer closeGrace to finish before closing nc under a Write
+// that a client which does not read keeps blocked. It exits when the writer
+// is done or the grace has passed; end waits for it.
+func (c *conn) closing() {
+	defer close(c.graceDone)
+	c.kick()
+	if c.raw != nil {
+		c.unpark()
+	}
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-c.writerDone:
+	case <-t.C:
+		c.logger.Debug("writer blocked, closing connection")
+		_ = c.nc.Close()
+	}
+}
+
+// run reads packets until the connection parks (true) or ends; then it ends
+// the connection (false). resumed is true when a parked connection resumes.
+func (c *conn) run(resumed bool) (parked bool) {
+	if c.readLoop(resumed) {
+		return true
+	}
+	c.end()
+	return false
+}
+
+// end waits for the connection's other goroutines and cleans up.
+func (c *conn) end() {
 	c.closeReason(reasonNone)
+	c.stopPipe()
 	<-c.writerDone
 	if c.loopDone != nil {
 		<-c.loopDone
 	}
-	if !stopGrace() {
-		<-graceDone
+	if !c.stopClosing() {
+		<-c.graceDone
 	}
-	for _, t := range timers {
+	for _, t := range c.timers {
 		t.Stop()
 	}
+	if c.raw != nil {
+		c.b.poller().forget(c)
+	}
 	c.cleanup()
+	c.cancel()
 }
 
 // cleanup removes the session's subscriptions and registration and publishes
@@ -299,7 +349,7 @@ func (c *conn) handshake() bool {
 		c.will = cp.Will
 	}
 	c.principal.Store(&p)
-	c.logger = c.logger.With(logKeyClientID, clientID, logKeyUser, p.UserName, logKeyOrg, p.OrgName)
+	c.identity.Store(&connIdentity{clientID: clientID, user: p.UserName, org: p.OrgName})
 
 	maxInflight := c.b.cfg.MaxInflight
 	if c.version == mqtt.Version5 && cp.Props != nil {
@@ -312,8 +362,7 @@ func (c *conn) handshake() bool {
 	}
 	c.key = sessionKey{principal: principalKey{kind: p.Kind, id: p.UserID}, clientID: clientID}
 	c.s = newSession(c.b, maxInflight)
-	c.awaitingRel = make(map[uint16]struct{})
-	c.idPrefix = newClientID()
+	c.s.wake = c.kick
 
 	// Persistent sessions (VCD-COMPAT §6.6) need Config.Sessions and
 	// Config.Backlog; without them every session is clean, with session
@@ -439,13 +488,23 @@ func (c *conn) startKeepAlive() *time.Timer {
 	return t
 }
 
-// readLoop handles packets until the connection ends.
-func (c *conn) readLoop() {
+// readLoop handles packets until the connection ends (false) or parks
+// (true, see tryPark).
+// A resumed connection's socket is readable (or closing): it reads first,
+// or it would park again at once.
+func (c *conn) readLoop(resumed bool) (parked bool) {
 	for {
+		if c.ctx.Err() != nil {
+			return false
+		}
+		if !resumed && c.tryPark() {
+			return true
+		}
+		resumed = false
 		pkt, err := c.r.ReadPacket()
 		if err != nil {
 			c.readError(err)
-			return
+			return false
 		}
 		c.lastRead.Store(int64(time.Since(c.start)))
 		if c.touch && c.b.authn != nil && time.Since(c.lastTouch) >= c.b.cfg.TouchInterval {
@@ -453,7 +512,7 @@ func (c *conn) readLoop() {
 			c.lastTouch = time.Now()
 		}
 		if !c.handle(pkt) {
-			return
+			return false
 		}
 	}
 }
@@ -686,6 +745,9 @@ func (c *conn) refusePublish(p *mqtt.Publish, code mqtt.ReasonCode, why string) 
 		c.closeReason(reasonNone)
 		return false
 	}
+	if p.QoS > 0 && !c.drainPipe() {
+		return false // the refusal follows the pipelined acknowledgements
+	}
 	switch p.QoS {
 	case 0:
 		c.b.stats.dropIn.Add(1)
@@ -729,6 +791,9 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 		return c.protocolError(mqtt.ReasonRetainNotSupported, "retain not available")
 	}
 	if p.QoS == 2 {
+		if !c.drainPipe() {
+			return false // PUBRECs follow the pipelined PUBACKs
+		}
 		if _, dup := c.awaitingRel[p.PacketID]; dup {
 			// Already stored; acknowledge again without storing twice (4.3.3).
 			c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID}, c.version)
@@ -748,6 +813,18 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 	}
 	if c.b.log == nil {
 		return c.refusePublish(p, mqtt.ReasonImplementationSpecificError, "no log")
+	}
+	// QoS 0 and 1 are pipelined when the log allows it; anything Deliver must
+	// recognise (origin) or that is retained or QoS 2 waits for the pipeline
+	// and is stored synchronously.
+	if al, ok := c.b.log.(AsyncLog); ok && !retain && p.QoS < 2 && c.s.nNoLocal == 0 {
+		// The append outlives this packet, whose payload is the Reader's buffer
+		// (and ValidateNotification may return it as is).
+		payload = append([]byte(nil), payload...)
+		return c.appendPipelined(al, p, c.appendID(), payload)
+	}
+	if !c.drainPipe() {
+		return false
 	}
 	if retain {
 		// Retained before it is appended: a subscriber arriving in between gets
@@ -770,8 +847,7 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 		o = &origin{s: c.s, topic: p.Topic, payload: payload, retain: retain}
 		c.b.addOrigin(o)
 	}
-	c.pubCount++
-	id := c.idPrefix + "-" + strconv.FormatUint(c.pubCount, 10)
+	id := c.appendID()
 	seq, err := c.b.log.Append(c.ctx, p.Topic, id, payload)
 	if o != nil {
 		c.b.originStored(o, seq, err == nil)
@@ -788,10 +864,23 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 	case 1:
 		c.s.queueCtrl(&mqtt.Puback{PacketID: p.PacketID}, c.version)
 	case 2:
+		if c.awaitingRel == nil {
+			c.awaitingRel = make(map[uint16]struct{})
+		}
 		c.awaitingRel[p.PacketID] = struct{}{}
 		c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID}, c.version)
 	}
 	return true
+}
+
+// appendID returns a new de-duplication id for Log.Append: a random prefix
+// per connection, made at its first publish, and a count. Reader only.
+func (c *conn) appendID() string {
+	if c.idPrefix == "" {
+		c.idPrefix = newClientID()
+	}
+	c.pubCount++
+	return c.idPrefix + "-" + strconv.FormatUint(c.pubCount, 10)
 }
 
 // publishWill stores the will message after an abnormal end. The principal
@@ -818,28 +907,57 @@ func (c *conn) publishWill() {
 			return
 		}
 	}
-	if _, err := c.b.log.Append(ctx, w.Topic, c.idPrefix+"-will", payload); err != nil {
+	if _, err := c.b.log.Append(ctx, w.Topic, c.appendID()+"-will", payload); err != nil {
 		c.logger.Error("append will to log", logKeyErr, err, logKeyTopic, w.Topic)
 		return
 	}
 	c.b.stats.messagesIn.Add(1)
 }
 
-// writeLoop is the connection's writer goroutine. It drains everything
-// pending into one buffer and writes it with one Write (one WebSocket
-// message), so a burst costs one syscall. It exits when ctx is done, after
-// sending a 5.0 DISCONNECT with the close reason, and closes nc; a failed
-// write closes the connection too.
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	defer c.finish()
-	var buf []byte
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-c.s.wake:
+// writeBuffers pools the writers' buffers: an idle connection holds none.
+var writeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// kick makes sure a writer goroutine will look at the session's queue: it
+// starts one (writeRun) unless one runs, which then looks again. It never
+// blocks, so Deliver and the session may call it with their locks held.
+func (c *conn) kick() {
+	c.wdirty.Store(true)
+	if c.wrun.CompareAndSwap(false, true) {
+		go c.writeRun()
+	}
+}
+
+// writeRun is the connection's writer goroutine, started by kick when there
+// is work. It drains everything pending into one buffer and writes it with
+// one Write (one WebSocket message), so a burst costs one syscall, until
+// nothing is left; then it exits, and an idle connection has no writer.
+// When the connection is asked to close it sends a 5.0 DISCONNECT with the
+// close reason, closes nc and closes writerDone; no writer starts after
+// that. A failed write closes the connection too.
+func (c *conn) writeRun() {
+	bp := writeBuffers.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) > 64<<10 {
+			buf = nil // a burst does not pin memory in the pool
 		}
+		*bp = buf[:0]
+		writeBuffers.Put(bp)
+	}()
+	for {
+		if c.ctx.Err() != nil {
+			// Acknowledgements already queued still go out (a producer's stored
+			// messages before a failed one), deliveries do not (a revoked
+			// client gets nothing more).
+			if buf = c.s.takeCtrl(buf[:0]); len(buf) > 0 {
+				_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+				_, _ = c.nc.Write(buf)
+			}
+			c.finish()
+			close(c.writerDone) // wrun stays set: no other writer starts
+			return
+		}
+		c.wdirty.Store(false)
 		for more := true; more; {
 			var n int
 			buf, n, more = c.s.drain(buf[:0], c.version, c.maxOut)
@@ -848,13 +966,18 @@ func (c *conn) writeLoop() {
 				if _, err := c.nc.Write(buf); err != nil {
 					c.logger.Debug("write failed", logKeyErr, err)
 					c.closeReason(reasonNone)
-					return
+					break
 				}
 				c.b.stats.messagesOut.Add(int64(n))
 			}
-			if cap(buf) > 64<<10 {
-				buf = nil // idle connections hold little memory
-			}
+		}
+		c.wrun.Store(false)
+		// A kick between the drain and here found wrun set: look again.
+		if !c.wdirty.Load() && c.ctx.Err() == nil {
+			return
+		}
+		if !c.wrun.CompareAndSwap(false, true) {
+			return // a kick started another writer
 		}
 	}
 }

@@ -6,7 +6,11 @@
 // # Data flow
 //
 // Producers' PUBLISH packets are authorized, validated and appended to the
-// durable Log; the broker acknowledges them only once Append returns. Nothing
+// durable Log; the broker acknowledges them only once they are stored. With a
+// Log that is also an AsyncLog, QoS 0 and 1 PUBLISHes are pipelined: the
+// reader starts each append and reads on, up to Receive Maximum in flight per
+// connection, and the connection's acknowledger sends the PUBACKs in arrival
+// order as the appends complete (pipeline.go). Nothing
 // is routed directly: the node's live feed of the log calls Deliver for every
 // stored message, in log order, from one goroutine. Deliver finds the matching
 // subscriptions in a topic.Index trie and appends one small entry (a pointer to
@@ -15,7 +19,7 @@
 // grown to their working size Deliver allocates only the shared message. Each
 // connection's writer goroutine drains its queue, encodes every pending packet
 // with mqtt.AppendPublish into one buffer and writes it with one Write (one
-// WebSocket message).
+// WebSocket message: one frame, sent with one writev, wsconn.go).
 //
 // # Authentication (§6.2)
 //
@@ -180,21 +184,38 @@
 //
 // # Goroutines
 //
-//   - ServeConn runs in its caller's goroutine (the WebSocket handler's, or the
-//     one a TCP listener started) and is the connection's reader. It returns
-//     when the connection ends, after waiting for the writer.
-//   - One writer goroutine per established connection (conn.writeLoop). It
-//     exits when the connection's context is done (client gone, protocol
-//     error, takeover, revocation, expiry, keepalive, Close, or the ServeConn
-//     context), after sending the 5.0 DISCONNECT and closing the net.Conn.
+//   - ServeConn runs in its caller's goroutine (the one a TCP listener
+//     started) and is the connection's reader. It returns when the connection
+//     ends, after waiting for the writer.
+//   - ServeHTTP's goroutine is a WebSocket connection's reader until the
+//     connection parks (park.go): over plain TCP, when nothing is buffered,
+//     the connection gives back its read buffers, registers its socket with
+//     the broker's poller and ServeHTTP returns. The poller goroutine (one
+//     per broker, poller_linux.go, from the first parked connection until
+//     Close) starts a new reader goroutine (conn.resume) when the socket
+//     becomes readable, and the close hook starts one when the connection is
+//     asked to close; that goroutine ends when the connection parks again or
+//     ends. At most one reader runs at a time (conn.pstate).
+//   - A writer goroutine (conn.writeRun) runs while an established
+//     connection has something to write: conn.kick starts it when a delivery
+//     or acknowledgement is queued, and it exits when the queue is drained.
+//     The close hook (conn.closing, a context.AfterFunc) starts a last one
+//     when the connection's context is done (client gone, protocol error,
+//     takeover, revocation, expiry, keepalive, Close, or the ServeConn
+//     context); it sends the 5.0 DISCONNECT, closes the net.Conn and closes
+//     writerDone, and no writer starts after it.
+//   - One acknowledger per producing connection (conn.ackLoop, pipeline.go),
+//     from its first pipelined PUBLISH: it waits for the appends in order and
+//     queues their PUBACKs. It exits when the reader, ending, closes its
+//     queue.
 //   - One session loop per persistent session (conn.sessionLoop): it replays
 //     the backlog and saves the record. It exits when the connection's
 //     context is done; ServeConn waits for it before the final save.
 //   - Timers (keepalive, token expiry, and during CONNECT a close-on-cancel
 //     hook) only request a close; they are stopped when ServeConn returns.
-//   - After CONNECT, a close-grace hook (context.AfterFunc) runs once the
-//     connection is asked to close: it exits when the writer is done or, after
-//     closeGrace, closes the net.Conn and exits. ServeConn waits for it.
+//   - After CONNECT, the close hook (conn.closing) runs once the connection is
+//     asked to close: it exits when the writer is done or, after closeGrace,
+//     closes the net.Conn and exits. The connection's end waits for it.
 //   - Close waits, through a WaitGroup, for every ServeConn to return; its
 //     helper goroutine exits when they have.
 //
@@ -210,5 +231,8 @@
 // AppendMatches, released before any session is touched) → session.mu.
 // Broker.mu is never held with another of these locks; closing a connection
 // under Broker.mu only cancels a context. A RetainedStore is called with no
-// broker lock held.
+// broker lock held. The poller's mutex guards its table of parked
+// connections and is taken with no other lock held; wsConn.wmu serialises a
+// WebSocket's frame writes and is the innermost lock. Starting a writer
+// (kick) takes no lock, so Deliver and session.mu holders may call it.
 package broker

@@ -124,11 +124,70 @@ type fakeLog struct {
 	seq  uint64
 	msgs []broker.Message
 	ids  map[string]bool
+	hold bool          // AppendAsync waits for release
+	held []*heldAppend // in order
 }
 
 func (l *fakeLog) Append(_ context.Context, t, id string, payload []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.appendLocked(t, id, payload)
+}
+
+// AppendAsync makes the broker pipeline producers' publishes. It stores the
+// message at once, unless hold is set: then the append waits, in order, for
+// release.
+func (l *fakeLog) AppendAsync(t, id string, payload []byte) (func(context.Context) (uint64, error), error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.hold {
+		seq, err := l.appendLocked(t, id, payload)
+		return func(context.Context) (uint64, error) { return seq, err }, nil
+	}
+	a := &heldAppend{t: t, id: id, payload: payload, done: make(chan struct{})}
+	l.held = append(l.held, a)
+	return func(ctx context.Context) (uint64, error) {
+		select {
+		case <-a.done:
+			return a.seq, a.err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}, nil
+}
+
+// heldAppend is an append that waits for fakeLog.release.
+type heldAppend struct {
+	t, id   string
+	payload []byte
+	seq     uint64
+	err     error
+	done    chan struct{}
+}
+
+// holding reports how many appends wait for release.
+func (l *fakeLog) holding() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.held)
+}
+
+// release completes the held appends in order: fail(i) returns the error the
+// i-th one fails with (nil: stored).
+func (l *fakeLog) release(fail func(i int) error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, a := range l.held {
+		if a.err = fail(i); a.err == nil {
+			a.seq, a.err = l.appendLocked(a.t, a.id, a.payload)
+		}
+		close(a.done)
+	}
+	l.held = nil
+}
+
+// appendLocked stores one message. Lock held on entry.
+func (l *fakeLog) appendLocked(t, id string, payload []byte) (uint64, error) {
 	if l.ids[id] {
 		return 0, errors.New("duplicate id")
 	}

@@ -248,6 +248,9 @@ func (c *conn) openSession(cp *mqtt.Connect) (present bool, note string, code mq
 	ctx, cancel := context.WithTimeout(c.ctx, b.cfg.WriteTimeout)
 	defer cancel()
 	rec, ok, err := st.Load(ctx, pid, cid)
+	if err == nil && ok && c.releaseRemote(&rec) {
+		rec, ok, err = st.Load(ctx, pid, cid) // as the other node saved it (cluster.go)
+	}
 	if err != nil {
 		c.logger.Error("load session", logKeyErr, err)
 		return false, "", unavailable

@@ -303,3 +303,58 @@ func TestWill(t *testing.T) {
 		})
 	}
 }
+
+// TestPublish_Pipelined keeps a producer's QoS 1 publishes in flight together:
+// none is acknowledged before it is stored, and the PUBACKs come in the order
+// of the PUBLISHes [MQTT-4.6.0-2], a failed append answered with 0x80 on 5.0
+// and by closing the connection on 3.1.1.
+func TestPublish_Pipelined(t *testing.T) {
+	aliceTopic := topic.Publish(orgAcme, idAlice)
+	for _, v := range versions {
+		t.Run(v.name, func(t *testing.T) {
+			h := mustRunBroker(t, func(c *broker.Config) { c.ValidateNotification = validEnvelope })
+			h.log.mu.Lock()
+			h.log.hold = true
+			h.log.mu.Unlock()
+			c := h.service(t, v.v, "feed", "feed-secret", "pub")
+			for id := uint16(1); id <= 3; id++ {
+				c.send(&mqtt.Publish{QoS: 1, PacketID: id, Topic: aliceTopic, Payload: []byte(`{"n":1}`)})
+			}
+			eventually(t, "three appends in flight", func() bool { return h.log.holding() == 3 })
+			// Nothing is stored yet, so nothing is acknowledged: the PINGRESP
+			// queued after the PUBLISHes comes first.
+			c.send(&mqtt.Pingreq{})
+			readAs[*mqtt.Pingresp](c)
+			failed := errors.New("store down")
+			h.log.release(func(i int) error {
+				if i == 1 {
+					return failed
+				}
+				return nil
+			})
+			if v.v == mqtt.Version311 {
+				ack := readAs[*mqtt.Puback](c)
+				if ack.PacketID != 1 {
+					t.Fatalf("PUBACK %+v; want id 1", ack)
+				}
+				c.expectClosed()
+				return
+			}
+			for _, want := range []struct {
+				id   uint16
+				code mqtt.ReasonCode
+			}{{1, mqtt.ReasonSuccess}, {2, mqtt.ReasonUnspecifiedError}, {3, mqtt.ReasonSuccess}} {
+				ack := readAs[*mqtt.Puback](c)
+				if ack.PacketID != want.id || ack.ReasonCode != want.code {
+					t.Fatalf("PUBACK %+v; want id %d reason %#x", ack, want.id, byte(want.code))
+				}
+			}
+			if n := h.log.count(); n != 2 {
+				t.Errorf("stored %d messages; want 2", n)
+			}
+			if got := h.b.Stats().MessagesIn; got != 2 {
+				t.Errorf("MessagesIn = %d; want 2", got)
+			}
+		})
+	}
+}

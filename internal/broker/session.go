@@ -180,7 +180,7 @@ type session struct {
 	// subs is owned by the connection's reader goroutine.
 	subs map[string]*subscription
 
-	wake chan struct{} // capacity 1: tells the writer there is work; nil for detached sessions
+	wake func() // tells the connection's writer there is work (conn.kick); nil for detached sessions
 
 	// nNoLocal counts the No Local subscriptions in subs; reader only.
 	nNoLocal int
@@ -215,16 +215,14 @@ func newSession(b *Broker, maxInflight int) *session {
 	return &session{
 		b:           b,
 		subs:        make(map[string]*subscription),
-		wake:        make(chan struct{}, 1),
 		maxInflight: maxInflight,
 	}
 }
 
 // signal wakes the writer without blocking.
 func (s *session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if s.wake != nil {
+		s.wake()
 	}
 }
 
@@ -283,6 +281,15 @@ func (s *session) queueCtrl(p mqtt.Packet, version byte, entries ...entry) {
 		s.b.logger.Warn("session queue full, dropping messages", "qos", 1)
 	}
 	s.signal()
+}
+
+// takeCtrl appends the queued acknowledgements to buf and forgets them.
+func (s *session) takeCtrl(buf []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf = append(buf, s.ctrl...)
+	s.ctrl = s.ctrl[:0]
+	return buf
 }
 
 // drain appends to buf what the writer should send now: queued

@@ -1,12 +1,11 @@
 package broker
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
-
-	"github.com/coder/websocket"
 
 	"github.com/heraldmq/herald/internal/vcd"
 )
@@ -25,7 +24,8 @@ const (
 // 401: form A). It then runs the MQTT connection over binary messages, as a
 // byte stream in which a message may hold several packets or part of one
 // [MQTT-6.0.0-2]; a text message closes the connection with code 1003. It
-// returns when the connection ends.
+// returns when the connection ends, or earlier when it goes idle over plain
+// TCP: it is then parked (park.go) and lives on without this goroutine.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if b.isClosed() {
 		b.httpError(w, r, vcd.Errorf(vcd.CodeUnavailable, "the server is shutting down"))
@@ -51,21 +51,30 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		pre = &p
 	}
-	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols: []string{subprotocolMQTT, subprotocolMQTT31},
-		// checkOrigin has applied the origin policy, with herald's error body.
-		InsecureSkipVerify: true,
-	})
+	// checkOrigin has applied the origin policy, with herald's error body.
+	nc, err := wsAccept(w, r, selectSubprotocol(r.Header))
 	if err != nil {
-		// Accept has written the HTTP error (not an upgrade, bad origin, …).
+		// wsAccept has written the HTTP error (not an upgrade, bad key, …).
 		b.logger.Debug("websocket accept failed", logKeyRemote, r.RemoteAddr, logKeyErr, err)
 		return
 	}
-	// NetConn turns binary messages into a byte stream and closes with 1003
+	// nc turns binary messages into a byte stream and closes with 1003
 	// (unsupported data) when a text message arrives. Each Write is one
-	// message, which is how the writer's coalesced packets leave.
-	nc := websocket.NetConn(r.Context(), wc, websocket.MessageBinary)
-	b.serveConn(r.Context(), nc, pre, transportWebSocket)
+	// message, which is how the writer's coalesced packets leave. The
+	// connection is hijacked: it outlives the request's context, and
+	// Broker.Close ends it.
+	b.serveConn(context.WithoutCancel(r.Context()), nc, pre, transportWebSocket)
+}
+
+// selectSubprotocol returns the subprotocol to answer: mqtt if offered, else
+// mqttv3.1 if offered, else none.
+func selectSubprotocol(h http.Header) string {
+	for _, want := range []string{subprotocolMQTT, subprotocolMQTT31} {
+		if headerHasToken(h, "Sec-WebSocket-Protocol", want) {
+			return want
+		}
+	}
+	return ""
 }
 
 // checkOrigin refuses a browser page of another origin (cross-site WebSocket

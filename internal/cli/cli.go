@@ -49,6 +49,7 @@ Usage:
 Commands:
   serve             run the server
   check-config      validate the configuration and exit
+  migrate           move a single node's data dir into a new cluster (docs/CLUSTER.md)
   version           print the version
 
   login             log in as user@org and keep the token (HERALD_PASSWORD or a prompt)
@@ -79,6 +80,8 @@ func (e env) run(ctx context.Context, args []string) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = e.serve(ctx, rest)
+	case "migrate":
+		err = e.migrate(ctx, rest)
 	case "check-config":
 		err = e.checkConfig(rest)
 	case "version", "--version", "-version":

@@ -64,6 +64,7 @@ func serveFlags(fs *flag.FlagSet, c *config.Config) {
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "trace, debug, info, warn or error")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "text or json")
 	fs.BoolVar(&c.Metrics.Simulator.Enabled, "metrics-simulator", c.Metrics.Simulator.Enabled, "simulate VM metrics for every inventory VM (VCD-COMPAT §9.1)")
+	clusterFlags(fs, c)
 }
 
 func (e env) serve(ctx context.Context, args []string) error {

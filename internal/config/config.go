@@ -128,7 +128,57 @@ type StoreConfig struct {
 	LogMaxBytes int64 `yaml:"logMaxBytes"`
 	// HistoryMaxAge is how long the audit trail keeps a record; default 90 days.
 	HistoryMaxAge Duration `yaml:"historyMaxAge"`
+	// LogDedupWindow is how long a repeated notification id is recognised and stored
+	// only once; default 10m, capped at logMaxAge.
+	LogDedupWindow Duration `yaml:"logDedupWindow"`
+	// MaxMemory and MaxStore bound the embedded server's JetStream memory and file
+	// storage in bytes; default 0, meaning nats-server's own (a share of the machine's).
+	MaxMemory int64 `yaml:"maxMemory"`
+	MaxStore  int64 `yaml:"maxStore"`
+	// Timeout bounds each request to JetStream (a write, a lookup); past it the request
+	// fails as unavailable (HTTP 503). Default 10s.
+	Timeout Duration `yaml:"timeout"`
+	// StartTimeout bounds how long start-up retries to reach JetStream: in a cluster
+	// the first nodes wait for a quorum of peers and the elections. Default 2m.
+	StartTimeout Duration `yaml:"startTimeout"`
+
+	// Cell mode (docs/CLUSTER.md): the embedded NATS server joins its peers by NATS
+	// routes. ClusterName names the cluster (the same on every node); empty means no
+	// cluster. ClusterAddr is the route listen address (e.g. "0.0.0.0:6222"), required
+	// with ClusterName. ClusterAdvertise is the address peers reach it at when it
+	// differs (NAT, 0.0.0.0). Routes lists the peers' route addresses (host:port or
+	// nats-route://host:port; this node's own may be included). serverName must then
+	// differ between nodes, and replicas is usually 3.
+	ClusterName      string   `yaml:"clusterName"`
+	ClusterAddr      string   `yaml:"clusterAddr"`
+	ClusterAdvertise string   `yaml:"clusterAdvertise"`
+	Routes           []string `yaml:"routes"`
+	// ClusterSecret, when set, is required of every route (the same on every node).
+	// Take it from HERALD_CLUSTER_SECRET rather than the file.
+	ClusterSecret string `yaml:"clusterSecret"`
+	// ClusterTLSCert, ClusterTLSKey and ClusterTLSCA (PEM files), when set, make the
+	// routes mutual TLS: each node presents its certificate and requires a peer's
+	// signed by the CA. Default empty: plain TCP.
+	ClusterTLSCert string `yaml:"clusterTLSCert"`
+	ClusterTLSKey  string `yaml:"clusterTLSKey"`
+	ClusterTLSCA   string `yaml:"clusterTLSCA"`
+
+	// External mode: credentials and TLS for natsURL. NATSCredsFile is a NATS
+	// credentials (JWT + nkey) file; NATSUser and NATSPassword are user/password
+	// authentication instead (take the password from HERALD_NATS_PASSWORD). NATSCA is
+	// a PEM CA file to verify the servers (tls:// URLs); NATSCert and NATSKey a client
+	// certificate for servers that require one. Default empty: none.
+	NATSCredsFile string `yaml:"natsCredsFile"`
+	NATSUser      string `yaml:"natsUser"`
+	NATSPassword  string `yaml:"natsPassword"`
+	NATSCA        string `yaml:"natsCA"`
+	NATSCert      string `yaml:"natsCert"`
+	NATSKey       string `yaml:"natsKey"`
 }
+
+// Clustered reports whether the store runs as part of a cluster (cell or external
+// mode) rather than as one embedded server alone.
+func (s StoreConfig) Clustered() bool { return s.ClusterName != "" || s.NATSURL != "" }
 
 // MetricsConfig holds the defaults of the metrics settings (VCD-COMPAT §9.1): the keys
 // metrics.publishing.enabled, metrics.interval and metrics.simulator.enabled. They
@@ -188,7 +238,9 @@ func Default() Config {
 			PasswordCost:     12,
 		},
 		Store: StoreConfig{ServerName: "herald", Replicas: 1, LogMaxAge: Duration(24 * time.Hour),
-			LogMaxBytes: 1 << 30, HistoryMaxAge: Duration(90 * 24 * time.Hour)},
+			LogMaxBytes: 1 << 30, HistoryMaxAge: Duration(90 * 24 * time.Hour),
+			LogDedupWindow: Duration(10 * time.Minute), Timeout: Duration(10 * time.Second),
+			StartTimeout: Duration(2 * time.Minute)},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Metrics: MetricsConfig{Interval: Duration(20 * time.Second)},
 	}
@@ -226,6 +278,8 @@ func (c *Config) envFields() []struct {
 		{"HERALD_PUBLIC_URL", &c.HTTP.PublicURL},
 		{"HERALD_ADMIN_PASSWORD", &c.Auth.AdminPassword},
 		{"HERALD_NATS_URL", &c.Store.NATSURL},
+		{"HERALD_NATS_PASSWORD", &c.Store.NATSPassword},
+		{"HERALD_CLUSTER_SECRET", &c.Store.ClusterSecret},
 		{"HERALD_LOG_LEVEL", &c.Log.Level},
 		{"HERALD_LOG_FORMAT", &c.Log.Format},
 	}
@@ -321,6 +375,8 @@ func (c Config) Validate() error {
 		{"auth.lockoutWindow", c.Auth.LockoutWindow}, {"auth.lockoutDuration", c.Auth.LockoutDuration},
 		{"auth.keyLifetime", c.Auth.KeyLifetime}, {"http.shutdownTimeout", c.HTTP.ShutdownTimeout},
 		{"mqtt.sessionRetention", c.MQTT.SessionRetention}, {"store.historyMaxAge", c.Store.HistoryMaxAge},
+		{"store.logDedupWindow", c.Store.LogDedupWindow}, {"store.timeout", c.Store.Timeout},
+		{"store.startTimeout", c.Store.StartTimeout},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -351,6 +407,7 @@ func (c Config) Validate() error {
 	if c.Store.SyncInterval < 0 {
 		bad("store.syncInterval", c.Store.SyncInterval, "must not be negative")
 	}
+	errs = append(errs, c.Store.validateCluster()...)
 	if iv := c.Metrics.Interval.D(); iv < time.Second || iv > time.Hour || iv%time.Second != 0 {
 		bad("metrics.interval", c.Metrics.Interval, "must be whole seconds from 1s to 1h")
 	}

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -344,4 +345,47 @@ func TestPublisher_Run(t *testing.T) {
 	<-fa.calls
 	cancel()
 	<-done
+}
+
+// batchNotifier is a recNotifier with NotifyBatch, recording the size of each batch.
+type batchNotifier struct {
+	recNotifier
+	batches []int
+}
+
+func (b *batchNotifier) NotifyBatch(ctx context.Context, ns []notify.Notification) error {
+	b.mu.Lock()
+	b.notes = append(b.notes, ns...)
+	b.batches = append(b.batches, len(ns))
+	b.mu.Unlock()
+	return nil
+}
+
+// TestPublisher_Batches: with a BatchNotifier, an interval's 600 messages go in
+// batches of at most 256 and are the same messages, in the same order, as one by one.
+func TestPublisher_Batches(t *testing.T) {
+	end := time.Date(2025, 3, 14, 9, 35, 0, 0, time.UTC)
+	run := func(n metrics.Notifier) {
+		st := newFakeStore(metrics.Settings{Publishing: true, Simulator: true, Interval: 20 * time.Second})
+		st.vapps = inventory(3, 200, 1)
+		p := metrics.New(metrics.Config{Store: st, Notifier: n, Seed: 7})
+		if got, err := p.Tick(context.Background(), end); err != nil || got != 600 {
+			t.Fatalf("Tick = %d, %v; want 600 messages", got, err)
+		}
+	}
+	one, batched := &recNotifier{}, &batchNotifier{}
+	run(one)
+	run(batched)
+	if want := []int{256, 256, 88}; !slices.Equal(batched.batches, want) {
+		t.Errorf("batch sizes %v; want %v", batched.batches, want)
+	}
+	a, b := one.take(), batched.take()
+	if len(a) != len(b) {
+		t.Fatalf("%d messages one by one, %d batched", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].Topic != b[i].Topic || !bytes.Equal(a[i].Envelope, b[i].Envelope) {
+			t.Fatalf("message %d differs: %s on %s, batched %s on %s", i, a[i].ID, a[i].Topic, b[i].ID, b[i].Topic)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // DefaultMaxPacketSize is the packet size limit NewReader uses when given 0:
@@ -17,6 +18,26 @@ const (
 	readBufferSize = 4096
 	keepBufferSize = 64 << 10
 )
+
+// readBuffers pools the small buffers of Readers, so that a Release'd idle
+// Reader holds none.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
+
+// Release gives the Reader's buffer back to a pool shared by all Readers when
+// it holds no unread bytes, so that an idle connection holds no buffer, and
+// reports whether it did (false: bytes are pending). The payload of the last
+// packet read is invalid afterwards. The next ReadPacket takes a buffer again.
+func (r *Reader) Release() bool {
+	if r.start != r.end {
+		return false
+	}
+	if cap(r.buf) == readBufferSize {
+		b := r.buf[:readBufferSize]
+		readBuffers.Put(&b)
+	}
+	r.buf, r.start, r.end = nil, 0, 0
+	return true
+}
 
 // Reader reads MQTT packets from a byte stream, one at a time, whatever the
 // framing of the underlying reads: a read may hold several packets or part of
@@ -139,8 +160,17 @@ func (r *Reader) fill(need int) error {
 			r.end = copy(r.buf, r.buf[r.start:r.end])
 			r.start = 0
 		} else {
-			b := make([]byte, max(need, readBufferSize))
+			var b []byte
+			if need <= readBufferSize {
+				b = *(readBuffers.Get().(*[]byte))
+			} else {
+				b = make([]byte, need)
+			}
 			r.end = copy(b, r.buf[r.start:r.end])
+			if cap(r.buf) == readBufferSize {
+				old := r.buf[:readBufferSize]
+				readBuffers.Put(&old)
+			}
 			r.buf, r.start = b, 0
 		}
 	}

@@ -210,3 +210,34 @@ func TestReader_ReleasesLargeBuffer(t *testing.T) {
 		t.Errorf("large buffer reused for the next packet; want it released")
 	}
 }
+
+// TestReader_Release gives the buffer back only between packets, and reading
+// goes on afterwards.
+func TestReader_Release(t *testing.T) {
+	stream, want := mustStream(t, mqtt.Version311)
+	// Two reads: the first ends inside the second packet.
+	first := len(stream) / 2
+	r := mqtt.NewReader(io.MultiReader(bytes.NewReader(stream[:first]), bytes.NewReader(stream[first:])), 0)
+	if !r.Release() {
+		t.Fatal("Release on a new Reader = false; want true")
+	}
+	for i, w := range want {
+		p, err := r.ReadPacket()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		// Compared before Release, which invalidates a payload.
+		if diff := cmp.Diff(w, p); diff != "" {
+			t.Fatalf("packet %d mismatch (-want +got):\n%s", i, diff)
+		}
+		if r.Buffered() > 0 && r.Release() {
+			t.Fatal("Release with bytes pending = true; want false")
+		}
+		if r.Buffered() == 0 && !r.Release() {
+			t.Fatal("Release between packets = false; want true")
+		}
+	}
+	if _, err := r.ReadPacket(); err != io.EOF {
+		t.Errorf("ReadPacket at end: %v; want io.EOF", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldmq/herald/internal/api"
 	"github.com/heraldmq/herald/internal/metrics"
+	"github.com/heraldmq/herald/internal/notify"
 	"github.com/heraldmq/herald/internal/store"
 )
 
@@ -189,13 +190,32 @@ func (s publisherStore) PutSamples(ctx context.Context, batch []metrics.VMSample
 	return s.db.PutSamples(ctx, out)
 }
 
+// metricsNotifier is the publisher's metrics.BatchNotifier: one interval's METRICS
+// messages are appended to the log pipelined (store.AppendBatch).
+type metricsNotifier struct{ logNotifier }
+
+func (l metricsNotifier) NotifyBatch(ctx context.Context, ns []notify.Notification) error {
+	start := time.Now()
+	recs := make([]store.Record, len(ns))
+	for i, n := range ns {
+		recs[i] = store.Record{Subject: subjectOf(n.Topic), ID: n.ID, Payload: n.Envelope}
+	}
+	if _, err := l.db.AppendBatch(ctx, recs); err != nil {
+		return err
+	}
+	for range recs {
+		l.m.appended(start)
+	}
+	return nil
+}
+
 // startMetrics starts the metrics publisher (VCD-COMPAT §9.3), owned by s.wg: it runs
 // until ctx, the server's background context, is cancelled by Close. A change of the
 // stored settings on any node wakes it, so a new interval applies at once.
 func (s *Server) startMetrics(ctx context.Context) {
 	p := metrics.New(metrics.Config{
 		Store:    publisherStore{s.newMetricsStore()},
-		Notifier: logNotifier{s.db, s.inst},
+		Notifier: metricsNotifier{logNotifier{s.db, s.inst}},
 		Logger:   s.logger.With("subsystem", "metrics"),
 		Now:      s.now,
 	})

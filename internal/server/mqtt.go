@@ -35,6 +35,23 @@ func (l notifyLog) Append(ctx context.Context, t, id string, payload []byte) (ui
 	return seq, err
 }
 
+// AppendAsync starts an append for the broker's pipelined publishes; wait reports
+// the outcome once JetStream has stored the message (broker.AsyncLog).
+func (l notifyLog) AppendAsync(t, id string, payload []byte) (func(context.Context) (uint64, error), error) {
+	start := time.Now()
+	w, err := l.db.AppendAsync(subjectOf(t), id, payload)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (uint64, error) {
+		seq, _, err := w(ctx)
+		if err == nil {
+			l.m.appended(start)
+		}
+		return seq, err
+	}, nil
+}
+
 // retainedStore keeps the broker's retained messages in the store, keyed by the
 // escaped topic (VCD-COMPAT §6.4).
 type retainedStore struct{ db *store.DB }

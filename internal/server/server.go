@@ -49,6 +49,7 @@ type Server struct {
 	httpsLn, plainLn   net.Listener
 	mqttLn             net.Listener
 	unwatch            func() // stops the store change feed
+	stopCluster        func() // stops serving other nodes' takeovers (cluster.go)
 
 	generatedPassword string
 
@@ -87,18 +88,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 
-	s.db, err = store.Open(ctx, store.Config{ // the store names its own subsystem
-		DataDir:       s.cfg.DataDir,
-		SiteName:      s.cfg.SiteName,
-		ServerName:    s.cfg.Store.ServerName,
-		NATSURL:       s.cfg.Store.NATSURL,
-		Replicas:      s.cfg.Store.Replicas,
-		SyncAlways:    s.cfg.Store.SyncAlways,
-		SyncInterval:  s.cfg.Store.SyncInterval.D(),
-		LogMaxAge:     s.cfg.Store.LogMaxAge.D(),
-		LogMaxBytes:   s.cfg.Store.LogMaxBytes,
-		HistoryMaxAge: s.cfg.Store.HistoryMaxAge.D(),
-	}, s.logger)
+	s.db, err = store.Open(ctx, s.storeConfig(), s.logger) // cluster.go; the store names its own subsystem
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -145,6 +135,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Sessions:             sessionStore{s.db}, // persistent sessions (sessions.go)
 		Backlog:              backlog{s.db},
 		Node:                 s.cfg.Store.ServerName,
+		Cluster:              s.brokerCluster(), // cluster.go
 		SessionRetention:     s.cfg.MQTT.SessionRetention.D(),
 		Observer:             s.inst,
 	}, s.auth, s.auth, notifyLog{s.db, s.inst}, s.logger) // the broker names its own subsystem
@@ -156,6 +147,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		s.runFeed(bg)
 	}()
 	s.unwatch = s.db.Watch(s.onChange)
+	if s.stopCluster, err = s.openCluster(bg); err != nil { // takeovers from other nodes
+		return err
+	}
 	// The audit history (VCD-COMPAT §10.1) names this node as its cell.
 	cellURN := "urn:vcloud:cell:" + vcd.NameUUID(site.ID, "cell:"+s.cfg.Store.ServerName)
 	s.wg.Add(1)
@@ -230,6 +224,7 @@ func (s *Server) routes() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.HandleFunc("GET /clusterz", s.serveCluster) // cluster.go
 	mux.Handle("GET /metrics", s.inst.reg.Handler())
 	mux.Handle("/messaging/mqtt", s.limitConnects(s.broker))
 	mux.Handle("/console/", console.Handler()) // the browser console; "/console" redirects
@@ -328,6 +323,9 @@ func (s *Server) Close() error {
 		}
 		if s.unwatch != nil {
 			s.unwatch()
+		}
+		if s.stopCluster != nil {
+			s.stopCluster()
 		}
 		for _, srv := range []*http.Server{s.httpsSrv, s.plainSrv} {
 			if srv != nil {

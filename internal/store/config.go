@@ -37,6 +37,18 @@ type Config struct {
 	NATSURL string
 	// NATSCredsFile is a NATS credentials file used with NATSURL; empty means none.
 	NATSCredsFile string
+	// NATSUser and NATSPassword authenticate to NATSURL by user and password; NATSCA
+	// verifies the servers' certificates; NATSCert and NATSKey are a client
+	// certificate. Empty means none.
+	NATSUser, NATSPassword string
+	NATSCA                 string
+	NATSCert, NATSKey      string
+	// Cluster joins the embedded server to its peers by NATS routes (cell mode);
+	// the zero value means a server alone. Ignored with NATSURL.
+	Cluster ClusterConfig
+	// StartTimeout bounds Open's retries while JetStream is not ready: a cluster
+	// without a quorum yet, elections, peers still joining. Default Timeout.
+	StartTimeout time.Duration
 	// RevokedTTL is how long a revoked JWT id is remembered; it must exceed the longest
 	// JWT lifetime. Default 48h.
 	RevokedTTL time.Duration
@@ -87,6 +99,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = defaultTimeout
 	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = c.Timeout
+	}
 	if c.LogMaxAge == 0 {
 		c.LogMaxAge = defaultLogMaxAge
 	}
@@ -120,7 +135,10 @@ func (c Config) Validate() error {
 	if c.MaxMemory < 0 || c.MaxStore < 0 {
 		errs = append(errs, errors.New("max memory and max store must not be negative"))
 	}
-	if c.RevokedTTL < 0 || c.Timeout < 0 {
+	if c.NATSURL == "" && c.Cluster.Name != "" && c.Cluster.Addr == "" {
+		errs = append(errs, errors.New("cluster address is required with a cluster name"))
+	}
+	if c.RevokedTTL < 0 || c.Timeout < 0 || c.StartTimeout < 0 {
 		errs = append(errs, errors.New("revoked ttl and timeout must not be negative"))
 	}
 	if c.LogMaxAge < 100*time.Millisecond {

@@ -99,41 +99,27 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
 }
 
 func (db *DB) mode() string {
-	if db.srv != nil {
+	switch {
+	case db.srv != nil && db.cfg.Cluster.Name != "":
+		return "cell"
+	case db.srv != nil:
 		return "embedded"
 	}
 	return "external"
 }
 
 func (db *DB) open(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, db.cfg.Timeout)
+	// Start-up is retried, not assumed instant: in a cluster the first nodes wait
+	// for a quorum, elections and enough peers for the replicas.
+	ctx, cancel := context.WithTimeout(ctx, db.cfg.StartTimeout)
 	defer cancel()
-	if err := db.connect(); err != nil {
-		return err
-	}
-	js, err := jetstream.New(db.nc, jetstream.WithDefaultTimeout(db.cfg.Timeout))
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	db.js = js
-	if err := db.waitJetStream(ctx); err != nil {
-		return err
-	}
-	kvs, err := db.ensureBuckets(ctx)
+	kvs, metricsKVs, provisioned, err := db.prepare(ctx, false)
 	if err != nil {
 		return err
 	}
+	defer provisioned()
 	db.names = kvs[bucketNames]
 	db.initTables(kvs)
-	if err := db.ensureLog(ctx); err != nil {
-		return err
-	}
-	if err := db.openMQTTSessions(ctx); err != nil {
-		return err
-	}
-	if err := db.ensureHistory(ctx); err != nil {
-		return err
-	}
 
 	// The watchers outlive ctx: they run until Close.
 	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -145,7 +131,7 @@ func (db *DB) open(ctx context.Context) error {
 			return unavailable("load cache", err)
 		}
 	}
-	if err := db.openMetrics(ctx, watchCtx, &db.watchers); err != nil {
+	if err := db.openMetrics(ctx, watchCtx, &db.watchers, metricsKVs); err != nil {
 		return err
 	}
 	if err := db.watchRetained(ctx, watchCtx, kvs[bucketRetained], &db.watchers); err != nil {
@@ -154,16 +140,61 @@ func (db *DB) open(ctx context.Context) error {
 	if err := db.openHistory(ctx, watchCtx, &db.watchers); err != nil {
 		return err
 	}
-	return db.ensureSite(ctx, kvs[bucketMeta])
+	return db.retry(ctx, "site", func(ctx context.Context) error { return db.ensureSite(ctx, kvs[bucketMeta]) })
 }
 
-// connect starts the embedded server and connects to it in-process, or connects to
-// NATSURL.
+// prepare connects, waits until JetStream answers, lets one node provision a new
+// cluster (awaitProvisioner; importing makes this node the one) and creates or
+// updates every stream and bucket, retrying each step. done ends this node's
+// provisioning announcements.
+func (db *DB) prepare(ctx context.Context, importing bool) (kvs, metricsKVs map[string]jetstream.KeyValue, done func(), err error) {
+	done = func() {}
+	if err := db.connect(); err != nil {
+		return nil, nil, done, err
+	}
+	if importing {
+		// From the first moment, so that no peer starts provisioning meanwhile.
+		done = db.sayProvisioning()
+	}
+	js, err := jetstream.New(db.nc, jetstream.WithDefaultTimeout(db.cfg.Timeout))
+	if err != nil {
+		return nil, nil, done, fmt.Errorf("jetstream: %w", err)
+	}
+	db.js = js
+	if err := db.waitJetStream(ctx); err != nil {
+		return nil, nil, done, err
+	}
+	if importing {
+		if db.siteExists(ctx) {
+			return nil, nil, done, errTargetInUse
+		}
+	} else if done, err = db.awaitProvisioner(ctx); err != nil {
+		return nil, nil, done, err
+	}
+	for _, step := range []struct {
+		op string
+		fn func(ctx context.Context) error
+	}{
+		{"buckets", func(ctx context.Context) (err error) { kvs, err = db.ensureBuckets(ctx); return err }},
+		{"metrics buckets", func(ctx context.Context) (err error) { metricsKVs, err = db.ensureMetricsBuckets(ctx); return err }},
+		{"log", db.ensureLog},
+		{"mqtt sessions", db.openMQTTSessions},
+		{"history", db.ensureHistory},
+	} {
+		if err := db.retry(ctx, step.op, step.fn); err != nil {
+			return nil, nil, done, err
+		}
+	}
+	return kvs, metricsKVs, done, nil
+}
+
+// connect starts the embedded server (alone, or joined to its peers in cell mode)
+// and connects to it in-process, or connects to NATSURL.
 func (db *DB) connect() error {
 	if db.cfg.NATSURL != "" {
-		opts := []nats.Option{nats.Name("herald"), nats.MaxReconnects(-1)}
-		if db.cfg.NATSCredsFile != "" {
-			opts = append(opts, nats.UserCredentials(db.cfg.NATSCredsFile))
+		opts, err := db.externalOptions()
+		if err != nil {
+			return err
 		}
 		nc, err := nats.Connect(db.cfg.NATSURL, opts...)
 		if err != nil {
@@ -184,6 +215,14 @@ func (db *DB) connect() error {
 		JetStreamMaxStore:  db.cfg.MaxStore,
 		NoSigs:             true, // signals belong to the herald process
 	}
+	var connOpts []nats.Option
+	if db.cfg.Cluster.Name != "" {
+		user, password, err := db.cfg.Cluster.apply(opts)
+		if err != nil {
+			return err
+		}
+		connOpts = append(connOpts, nats.UserInfo(user, password))
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("embedded nats server: %w", err)
@@ -194,7 +233,8 @@ func (db *DB) connect() error {
 	if !srv.ReadyForConnections(db.cfg.Timeout) {
 		return vcd.Wrap(vcd.CodeUnavailable, errors.New("embedded nats server not ready"), "The store is unavailable.")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("herald"))
+	connOpts = append(connOpts, nats.InProcessServer(srv), nats.Name("herald"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect("", connOpts...)
 	if err != nil {
 		return unavailable("connect to embedded nats", err)
 	}
@@ -208,7 +248,10 @@ func (db *DB) waitJetStream(ctx context.Context) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		_, err := db.js.AccountInfo(ctx)
+		// Each attempt has its own bound: without a meta leader nobody answers.
+		actx, cancel := context.WithTimeout(ctx, min(db.cfg.Timeout, 2*time.Second))
+		_, err := db.js.AccountInfo(actx)
+		cancel()
 		if err == nil {
 			return nil
 		}

@@ -81,10 +81,32 @@
 // # Cluster
 //
 // Nothing in the store assumes it is alone: several nodes may share one NATS cluster
-// (embedded servers joined by routes, or NATSURL), each with its own cache. For that,
-// set Replicas to 3 (buckets are created or updated with it at Open) and give each
-// embedded server its own ServerName. Writes then need a JetStream quorum and fail
-// as vcd.CodeUnavailable without one; cached reads keep answering.
+// (docs/CLUSTER.md), each with its own cache: embedded servers joined by routes
+// (Config.Cluster, cell mode; the server then also listens on a random loopback port
+// guarded by a per-process password, because nats-server routes only once its client
+// listener is up), or Config.NATSURL with credentials and TLS (external mode). Set
+// Replicas to 3 (buckets and streams are created or updated with it at Open) and give
+// each node its own ServerName. Writes then need a JetStream quorum and fail as
+// vcd.CodeUnavailable without one; cached reads keep answering.
+//
+// Open retries, within Config.StartTimeout, everything that a cluster still forming
+// refuses: the wait for a meta leader, each creation (each attempt bounded by 2 s,
+// as requests sent during an election go unanswered). On a cluster's first start one
+// node provisions the streams and buckets while the others wait for its site
+// identity (awaitProvisioner, in cluster.go), because JetStream answers none of
+// several concurrent creations of one new replicated stream in time. Migrate
+// (migrate.go) copies a single node's store into a new cluster, the log with its
+// sequences, announcing itself as the provisioner so that the other nodes wait.
+//
+// A replica may lag its stream's leader (a node just restarted, a follower that
+// has not applied the newest writes): reads that a decision rests on go to the
+// leader. Persistent MQTT session records are read with a leader-only message get
+// (leaderGet; KV Get would use direct gets, which any replica answers), and Replay's
+// consumer is placed on the log's leader (createOnLeader), since one on a lagging
+// replica would report the replay complete short of the log's last sequence.
+//
+// Signal/OnSignal (every node, at most once) and Ask/Answer (one node, by name) carry
+// the server's cluster-wide signals on core NATS subjects under $HERALD., never stored.
 //
 // # Notification log
 //

@@ -140,6 +140,45 @@ func parseAck(b []byte) (seq uint64, dup bool, ok bool) {
 	return 0, false, false
 }
 
+// AppendWait waits for the outcome of one AppendAsync: the sequence and duplicate flag
+// that Append would have returned, once JetStream has acknowledged the message. A ctx
+// without a deadline gets Config.Timeout. Call it once.
+type AppendWait func(ctx context.Context) (seq uint64, dup bool, err error)
+
+// AppendAsync starts an append like Append but does not wait for its
+// acknowledgement: it returns once the message is handed to the NATS connection, and
+// wait returns what Append would have. Appends started one after the other from one
+// goroutine are stored in that order (one connection, one stream), so a producer
+// can keep many in flight and still acknowledge them in order, each only after wait
+// reported it stored. The store keeps payload until the append is done (it may
+// resend it), so the caller must not change it afterwards. Errors as for Append; an
+// invalid subject or id fails at once.
+func (db *DB) AppendAsync(subject, id string, payload []byte) (AppendWait, error) {
+	if err := checkAppend(subject, id); err != nil {
+		return nil, err
+	}
+	m := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	f, err := db.js.PublishMsgAsync(m)
+	if err != nil {
+		return nil, appendError(err)
+	}
+	return func(ctx context.Context) (uint64, bool, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
+			defer cancel()
+		}
+		select {
+		case ack := <-f.Ok():
+			return ack.Sequence, ack.Duplicate, nil
+		case err := <-f.Err():
+			return 0, false, appendError(err)
+		case <-ctx.Done():
+			return 0, false, unavailable("append", ctx.Err())
+		}
+	}, nil
+}
+
 // Record is one message of AppendBatch.
 type Record struct {
 	Subject string
@@ -232,7 +271,7 @@ func appendError(err error) error {
 // LogInfo returns the notification log's sequences and size. A failure to reach
 // JetStream is vcd.CodeUnavailable.
 func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
-	s, err := db.js.Stream(ctx, streamNotify)
+	s, err := db.streamInfo(ctx, streamNotify)
 	if err != nil {
 		return LogInfo{}, unavailable("log info", err)
 	}
@@ -381,7 +420,7 @@ func (db *DB) replayOnce(ctx context.Context, filters []string, next *uint64, la
 		MemoryStorage:     true,
 		Replicas:          1,
 	}
-	cons, err := db.js.CreateConsumer(ctx, streamNotify, cfg)
+	cons, err := db.createOnLeader(ctx, cfg) // cluster.go: a lagging replica would skip messages
 	if err != nil {
 		return fmt.Errorf("create consumer: %w", err)
 	}

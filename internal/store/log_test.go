@@ -130,6 +130,50 @@ func TestAppend_Dedup(t *testing.T) {
 	}
 }
 
+// TestAppendAsync keeps many appends in flight from one goroutine: they are stored in
+// the order they were started, each wait reports its sequence, a repeated id is a
+// duplicate, and invalid arguments fail before anything is sent.
+func TestAppendAsync(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	ch, _ := MustFeed(t, db, 1)
+	const n = 500
+	waits := make([]store.AppendWait, 0, n)
+	for i := range n {
+		w, err := db.AppendAsync(subjectOf(i), fmt.Sprint("id", i), []byte(fmt.Sprint("payload ", i)))
+		if err != nil {
+			t.Fatalf("AppendAsync #%d: %v", i, err)
+		}
+		waits = append(waits, w)
+	}
+	for i, w := range waits {
+		if seq, dup, err := w(ctx); err != nil || dup || seq != uint64(i+1) {
+			t.Fatalf("wait #%d = %d, %v, %v; want %d, false, nil", i, seq, dup, err, i+1)
+		}
+	}
+	for i, m := range receive(t, ch, n) {
+		if m.Seq != uint64(i+1) || string(m.Payload) != fmt.Sprint("payload ", i) {
+			t.Fatalf("message %d = {%d %q}; want {%d %q}", i, m.Seq, m.Payload, i+1, fmt.Sprint("payload ", i))
+		}
+	}
+	w, err := db.AppendAsync(subjectOf(0), "id7", []byte("again"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, dup, err := w(ctx); err != nil || !dup || seq != 8 {
+		t.Errorf("repeated id: wait = %d, %v, %v; want 8, true, nil", seq, dup, err)
+	}
+	_, err = db.AppendAsync("publish.org.user", "x", nil)
+	wantCode(t, "AppendAsync outside the log", err, vcd.CodeInvalid)
+	_, err = db.AppendAsync(subjectOf(0), "", nil)
+	wantCode(t, "AppendAsync without id", err, vcd.CodeInvalid)
+	w, err = db.AppendAsync(subjectOf(0), "big", make([]byte, 2<<20))
+	if err == nil {
+		_, _, err = w(ctx)
+	}
+	wantCode(t, "AppendAsync too large", err, vcd.CodeInvalid)
+}
+
 func TestAppend_Errors(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
@@ -547,6 +591,40 @@ func BenchmarkAppend(b *testing.B) {
 				}
 			}
 		})
+	})
+	b.Run("Async100", func(b *testing.B) {
+		// One producer with up to 100 appends in flight, waited for in order: the
+		// broker's pipeline for one MQTT producer.
+		db := MustOpen(b)
+		ctx := context.Background()
+		waits := make(chan store.AppendWait, 100)
+		done := make(chan error, 1)
+		go func() {
+			for w := range waits {
+				if _, _, err := w(ctx); err != nil {
+					done <- err
+					for range waits {
+					}
+					return
+				}
+			}
+			done <- nil
+		}()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			w, err := db.AppendAsync(subjectOf(i), fmt.Sprint(i), payload)
+			if err != nil {
+				b.Fatal(err)
+			}
+			waits <- w
+			i++
+		}
+		close(waits)
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "msgs/s")
 	})
 	b.Run("Batch", func(b *testing.B) {
 		db := MustOpen(b)

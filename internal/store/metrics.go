@@ -76,10 +76,8 @@ type MetricsSettings struct {
 	SimulatorEnabled  bool `json:"simulatorEnabled"`
 }
 
-// openMetrics creates the metrics buckets and starts their watchers, owned by wg; open
-// calls it.
-func (db *DB) openMetrics(ctx, watchCtx context.Context, wg *sync.WaitGroup) error {
-	m := &db.metrics
+// ensureMetricsBuckets creates or updates the metrics buckets; open retries it.
+func (db *DB) ensureMetricsBuckets(ctx context.Context) (map[string]jetstream.KeyValue, error) {
 	kvs := make(map[string]jetstream.KeyValue, 4)
 	for _, c := range []jetstream.KeyValueConfig{
 		{Bucket: bucketVApps, Description: "herald vApp inventory by id"},
@@ -92,10 +90,17 @@ func (db *DB) openMetrics(ctx, watchCtx context.Context, wg *sync.WaitGroup) err
 		c.Storage = jetstream.FileStorage
 		kv, err := db.js.CreateOrUpdateKeyValue(ctx, c)
 		if err != nil {
-			return unavailable("bucket "+c.Bucket, err)
+			return nil, unavailable("bucket "+c.Bucket, err)
 		}
 		kvs[c.Bucket] = kv
 	}
+	return kvs, nil
+}
+
+// openMetrics starts the watchers of the metrics buckets (ensureMetricsBuckets's),
+// owned by wg; open calls it.
+func (db *DB) openMetrics(ctx, watchCtx context.Context, wg *sync.WaitGroup, kvs map[string]jetstream.KeyValue) error {
+	m := &db.metrics
 	db.initInventory(kvs[bucketVApps])
 	m.latestKV = kvs[bucketMetricsLatest]
 	m.lease = kvs[bucketMetricsLease]
@@ -480,6 +485,18 @@ func (c *latestCache) get(vm string) ([]Sample, uint64) {
 	return it.samples, it.rev
 }
 
+// holds reports whether the cache holds vm at rev or newer and, if so, records that
+// the watcher delivered rev, as put would.
+func (c *latestCache) holds(vm string, rev uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if it, ok := c.items[vm]; !ok || it.rev < rev {
+		return false
+	}
+	c.advance(rev)
+	return true
+}
+
 // put caches samples at rev unless the cache holds rev or newer, or a local delete at
 // rev or later. Local writes (watched false) advance local.
 func (c *latestCache) put(vm string, rev uint64, samples []Sample, watched bool) {
@@ -539,12 +556,17 @@ func (c *latestCache) advance(rev uint64) {
 	}
 }
 
-// waitLocal waits until the watcher has delivered every write of this node, or ctx
-// ends.
+// waitLocal waits until the watcher has delivered every write this node made before
+// the call, or ctx ends. Writes made during the wait are not waited for: under steady
+// ingestion the watcher is always a few writes behind the latest, and a moving target
+// could hold publication until ctx's timeout.
 func (c *latestCache) waitLocal(ctx context.Context) {
+	c.mu.Lock()
+	target := c.local
+	c.mu.Unlock()
 	for {
 		c.mu.Lock()
-		if c.seen >= c.local {
+		if c.seen >= target {
 			c.mu.Unlock()
 			return
 		}
@@ -584,6 +606,11 @@ func (c *latestCache) watch(ctx, watchCtx context.Context, kv jetstream.KeyValue
 			}
 			if e.Operation() != jetstream.KeyValuePut {
 				c.remove(e.Key(), e.Revision())
+				continue
+			}
+			// This node's own writes are cached already (PutSamples): only the
+			// revision needs recording, not a second decoding.
+			if c.holds(e.Key(), e.Revision()) {
 				continue
 			}
 			s, err := c.decode(e.Value())

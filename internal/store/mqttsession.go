@@ -87,7 +87,9 @@ func (db *DB) openMQTTSessions(ctx context.Context) error {
 // MQTTSession returns the stored session of (principalID, clientID) with its
 // Revision, or a vcd.CodeNotFound error.
 func (db *DB) MQTTSession(ctx context.Context, principalID, clientID string) (MQTTSession, error) {
-	e, err := db.mqttSessions.Get(ctx, mqttSessionKey(principalID, clientID))
+	// From the stream leader (cluster.go): a replica may not hold the last save yet,
+	// and a record read there would lose its next compare-and-set.
+	value, rev, err := db.leaderGet(ctx, bucketMQTTSessions, mqttSessionKey(principalID, clientID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return MQTTSession{}, notFound("mqtt session", clientID)
 	}
@@ -95,10 +97,10 @@ func (db *DB) MQTTSession(ctx context.Context, principalID, clientID string) (MQ
 		return MQTTSession{}, unavailable("get mqtt session", err)
 	}
 	var s MQTTSession
-	if err := json.Unmarshal(e.Value(), &s); err != nil {
+	if err := json.Unmarshal(value, &s); err != nil {
 		return MQTTSession{}, fmt.Errorf("decode mqtt session: %w", err)
 	}
-	s.Revision = e.Revision()
+	s.Revision = rev
 	return s, nil
 }
 

@@ -1,0 +1,84 @@
+package broker
+
+import (
+	"net"
+	"syscall"
+)
+
+// Parking: an idle WebSocket connection over plain TCP holds no goroutine
+// and no buffer. When its reader finds nothing buffered (neither in the
+// mqtt.Reader nor in the WebSocket framing), it gives both buffers back to
+// their pools, registers the socket with the broker's poller (one epoll
+// instance, poller_linux.go) and returns; ServeHTTP's goroutine ends. When
+// the socket becomes readable, or the connection is asked to close
+// (takeover, revocation, keepalive, Close), a new goroutine resumes the read
+// loop where it stopped (resume). TLS connections (whose buffered records
+// cannot be seen), plain MQTT TCP connections (ServeConn keeps its
+// blocking contract) and systems without epoll keep a blocked reader.
+
+// Park states of a connection (conn.pstate).
+const (
+	readerActive int32 = iota // a goroutine owns the read loop
+	readerParked              // registered with the poller, no goroutine
+)
+
+// rawConnOf returns the socket to watch when nc can be parked, or nil.
+func rawConnOf(nc net.Conn) syscall.RawConn {
+	ws, ok := nc.(*wsConn)
+	if !ok {
+		return nil
+	}
+	tc, ok := ws.nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// tryPark parks the connection if nothing is buffered and reports whether it
+// did; then the caller returns at once, since another goroutine may already
+// have resumed the connection. Reader only.
+func (c *conn) tryPark() bool {
+	if c.raw == nil || c.r.Buffered() != 0 || !c.nc.(*wsConn).release() {
+		return false
+	}
+	c.r.Release()
+	p := c.b.poller()
+	// The conn's fields are set before the Store that publishes the park: a
+	// goroutine resuming it may run as soon as arm has registered it.
+	if c.pollID == 0 {
+		c.pollID = p.newID()
+	}
+	add := !c.pollAdded
+	c.pollAdded = true
+	c.pstate.Store(readerParked)
+	if err := p.arm(c, add); err != nil {
+		// Not parked after all (a closed socket, or epoll refused): read on,
+		// unless unpark already handed the connection to a new goroutine.
+		c.logger.Debug("park failed", logKeyErr, err)
+		return !c.pstate.CompareAndSwap(readerParked, readerActive)
+	}
+	return true
+}
+
+// unpark resumes a parked connection that is asked to close; the resumed
+// read loop sees the closed context and ends the connection.
+func (c *conn) unpark() {
+	if c.pstate.CompareAndSwap(readerParked, readerActive) {
+		c.b.poller().forget(c)
+		go c.resume()
+	}
+}
+
+// resume runs a parked connection's read loop again, on a goroutine of its
+// own that ends when the connection parks again or ends.
+func (c *conn) resume() {
+	if c.run(true) {
+		return
+	}
+	c.b.served(c)
+}

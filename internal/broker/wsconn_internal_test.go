@@ -1,0 +1,158 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// wsPair returns a wsConn over one end of a loopback TCP connection and the
+// other end, a raw client.
+func wsPair(tb testing.TB) (*wsConn, net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+	_ = client.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = server.SetDeadline(time.Now().Add(5 * time.Second))
+	return &wsConn{nc: server}, client
+}
+
+// clientFrame encodes a client frame, masked unless unmasked.
+func clientFrame(fin bool, op byte, payload []byte, unmasked bool) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	out := []byte{b0}
+	mask := byte(0x80)
+	if unmasked {
+		mask = 0
+	}
+	switch n := len(payload); {
+	case n < 126:
+		out = append(out, mask|byte(n))
+	case n <= 0xFFFF:
+		out = append(out, mask|126)
+		out = binary.BigEndian.AppendUint16(out, uint16(n))
+	default:
+		out = append(out, mask|127)
+		out = binary.BigEndian.AppendUint64(out, uint64(n))
+	}
+	if unmasked {
+		return append(out, payload...)
+	}
+	key := [4]byte{0x12, 0x34, 0x56, 0x78}
+	out = append(out, key[:]...)
+	for i, c := range payload {
+		out = append(out, c^key[i&3])
+	}
+	return out
+}
+
+// readServerFrame reads one unmasked server frame.
+func readServerFrame(tb testing.TB, r io.Reader) (op byte, payload []byte) {
+	tb.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		tb.Fatalf("read frame header: %v", err)
+	}
+	n := uint64(h[1] & 0x7F)
+	switch n {
+	case 126:
+		var e [2]byte
+		_, _ = io.ReadFull(r, e[:])
+		n = uint64(binary.BigEndian.Uint16(e[:]))
+	case 127:
+		var e [8]byte
+		_, _ = io.ReadFull(r, e[:])
+		n = binary.BigEndian.Uint64(e[:])
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		tb.Fatalf("read frame payload: %v", err)
+	}
+	return h[0] & 0x0F, payload
+}
+
+// TestWSConn_Stream reads binary messages, fragmented and interleaved with a
+// ping (answered with a pong), as one byte stream, and gives its buffer back
+// between frames.
+func TestWSConn_Stream(t *testing.T) {
+	ws, client := wsPair(t)
+	big := bytes.Repeat([]byte("0123456789"), 7000) // 70,000 bytes: a 64-bit length
+	var in []byte
+	in = append(in, clientFrame(false, opBinary, []byte("hel"), false)...)
+	in = append(in, clientFrame(true, opPing, []byte("p"), false)...)
+	in = append(in, clientFrame(true, opContinuation, []byte("lo "), false)...)
+	in = append(in, clientFrame(true, opBinary, nil, false)...)
+	in = append(in, clientFrame(true, opBinary, big, false)...)
+	go func() { _, _ = client.Write(in) }()
+	want := append([]byte("hello "), big...)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(ws, got); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, not the payloads sent", len(got))
+	}
+	if !ws.release() || ws.rbuf != nil {
+		t.Error("release after everything was read = false; want the buffer back")
+	}
+	if op, p := readServerFrame(t, client); op != opPong || string(p) != "p" {
+		t.Errorf("answer to ping: opcode %#x %q; want pong \"p\"", op, p)
+	}
+	if _, err := ws.Write([]byte("out")); err != nil {
+		t.Fatal(err)
+	}
+	if op, p := readServerFrame(t, client); op != opBinary || string(p) != "out" {
+		t.Errorf("Write sent opcode %#x %q; want binary \"out\"", op, p)
+	}
+}
+
+// TestWSConn_Refusals closes with 1002 on protocol errors and 1003 on text,
+// and echoes a close.
+func TestWSConn_Refusals(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		err   bool   // Read fails with a protocol error (else io.EOF)
+		code  uint16 // status of the close frame sent
+	}{
+		{"Unmasked", clientFrame(true, opBinary, []byte("x"), true), true, wsStatusProtocolError},
+		{"Text", clientFrame(true, opText, []byte("x"), false), true, wsStatusUnsupported},
+		{"Reserved", append([]byte{0xC2}, clientFrame(true, opBinary, nil, false)[1:]...), true, wsStatusProtocolError},
+		{"LoneContinuation", clientFrame(true, opContinuation, []byte("x"), false), true, wsStatusProtocolError},
+		{"FragmentedPing", clientFrame(false, opPing, nil, false), true, wsStatusProtocolError},
+		{"Close", clientFrame(true, opClose, []byte{0x03, 0xE8}, false), false, wsStatusNormal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws, client := wsPair(t)
+			go func() { _, _ = client.Write(tc.frame) }()
+			_, err := ws.Read(make([]byte, 16))
+			var we *wsError
+			if tc.err != errors.As(err, &we) || (!tc.err && err != io.EOF) {
+				t.Fatalf("Read error %v; want protocol error %v", err, tc.err)
+			}
+			op, p := readServerFrame(t, client)
+			if op != opClose || len(p) < 2 || binary.BigEndian.Uint16(p) != tc.code {
+				t.Errorf("sent opcode %#x %v; want close %d", op, p, tc.code)
+			}
+		})
+	}
+}
