@@ -181,7 +181,7 @@ func (a *API) postSamples(w http.ResponseWriter, r *http.Request, c *call) error
 	if !canIngest(c.p) {
 		return errForbidden
 	}
-	in, err := decodeSamples(r)
+	in, err := decodeSamples(r, a.cfg.MaxBodyBytes)
 	if err != nil {
 		return err
 	}

@@ -149,7 +149,7 @@ func (o *metricsOptions) check() error {
 	return nil
 }
 
-// metricDef is one metric of a batch with its JSON text up to the value.
+// metricDef is one metric of a batch: its name and unit (VCD-COMPAT §9.2).
 type metricDef struct{ name, unit string }
 
 // mVApp and mVM are the provisioned inventory, by index; ids are bare UUIDs.

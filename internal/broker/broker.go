@@ -134,6 +134,11 @@ type Config struct {
 	Now func() time.Time
 	// Observer receives the timings Stats cannot hold (nil: none).
 	Observer Observer
+	// ParkAfter is how long a WebSocket connection over plain TCP with nothing
+	// to read waits for its client before it is parked: its reader goroutine
+	// and read buffers are given up until the socket is readable again
+	// (park.go). 1 s; negative never parks.
+	ParkAfter time.Duration
 }
 
 // Observer receives observations from the broker's hot paths: its methods
@@ -181,6 +186,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SessionRetention <= 0 {
 		c.SessionRetention = 24 * time.Hour
+	}
+	if c.ParkAfter == 0 {
+		c.ParkAfter = time.Second
 	}
 	return c
 }

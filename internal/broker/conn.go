@@ -158,7 +158,7 @@ func (c *conn) serve() (parked bool) {
 	c.writeNow(c.connack, c.version)
 	c.connack = nil
 
-	if c.transport == transportWebSocket && c.b.poller() != nil {
+	if c.transport == transportWebSocket && c.b.cfg.ParkAfter > 0 && c.b.poller() != nil {
 		c.raw = rawConnOf(c.nc) // parkable (park.go)
 	}
 	// From now on a writer goroutine runs whenever there is something to

@@ -294,6 +294,11 @@ func mustRunBroker(tb testing.TB, opts ...func(*broker.Config)) *harness {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.ParkAfter == 0 {
+		// Park WebSocket connections as soon as they are quiet, so that the
+		// conformance tests over WebSocket go through parking and resuming.
+		cfg.ParkAfter = time.Millisecond
+	}
 	h := &harness{auth: newFakeAuth(), log: &fakeLog{ids: map[string]bool{}}}
 	h.b = broker.New(cfg, h.auth, h.auth, h.log, testLogger())
 	h.log.b = h.b

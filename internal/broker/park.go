@@ -39,11 +39,19 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
-// tryPark parks the connection if nothing is buffered and reports whether it
-// did; then the caller returns at once, since another goroutine may already
-// have resumed the connection. Reader only.
+// tryPark parks the connection if nothing is buffered and nothing arrives
+// within Config.ParkAfter, and reports whether it did. (Waking a parked
+// connection goes through the poller, which under a busy scheduler adds
+// latency: a producer or any client that keeps sending is never parked, only
+// one that went quiet.) When it reports true, the caller returns at
+// once, since another goroutine may already have resumed the connection.
+// Reader only.
 func (c *conn) tryPark() bool {
-	if c.raw == nil || c.r.Buffered() != 0 || !c.nc.(*wsConn).release() {
+	if c.raw == nil || c.r.Buffered() != 0 {
+		return false
+	}
+	ws := c.nc.(*wsConn)
+	if ws.awaitData(c.b.cfg.ParkAfter) || !ws.release() {
 		return false
 	}
 	c.r.Release()

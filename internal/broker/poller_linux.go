@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // poller watches parked connections' sockets with one epoll instance and
@@ -98,10 +99,12 @@ func (p *poller) run() {
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, -1)
 		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
+			if !errors.Is(err, syscall.EINTR) {
+				// Not expected while epfd is open (only run closes it); parked
+				// connections depend on this loop, so it goes on.
+				time.Sleep(10 * time.Millisecond)
 			}
-			return
+			continue
 		}
 		for i := range events[:n] {
 			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32

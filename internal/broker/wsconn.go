@@ -180,6 +180,24 @@ func (c *wsConn) release() bool {
 	return true
 }
 
+// awaitData waits up to d for bytes from the client, into the read buffer,
+// and reports whether any came. It reports true too when the read failed
+// other than by timing out: the next Read meets the failure again. Reader
+// only, between frames or packets.
+func (c *wsConn) awaitData(d time.Duration) bool {
+	if c.rend > c.rpos {
+		return true
+	}
+	c.getBuf()
+	c.rpos, c.rend = 0, 0
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	n, err := c.nc.Read(c.rbuf)
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.rend = n
+	var ne net.Error
+	return n > 0 || err == nil || !errors.As(err, &ne) || !ne.Timeout()
+}
+
 // fill reads until at least need (≤ wsMaxFrameHeaderLength + wsMaxControlPayload)
 // raw bytes are buffered.
 func (c *wsConn) fill(need int) error {

@@ -59,8 +59,11 @@ func TestPerf_Cluster(t *testing.T) {
 				select {
 				case at := <-done:
 					last = at
-				case <-time.After(5 * time.Minute):
-					t.Fatal("a subscriber did not get every message")
+				case <-time.After(2 * time.Minute):
+					// QoS 0 subscribers lose messages by design when their queue
+					// overflows (broker package documentation): a machine too busy
+					// to drain them fails the measurement, not the cluster.
+					t.Fatal("a subscriber did not get every message within 2 minutes (QoS 0 queue overflow?)")
 				}
 			}
 			fan := last.Sub(start)

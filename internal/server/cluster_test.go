@@ -40,10 +40,7 @@ type testCluster struct {
 func cellConfigs(t *testing.T, n int) []config.Config {
 	t.Helper()
 	pki := mustTestPKI(t, t.TempDir())
-	addrs := make([]string, n)
-	for i := range addrs {
-		addrs[i] = freeAddr(t)
-	}
+	addrs := freeAddrs(t, n)
 	cfgs := make([]config.Config, n)
 	for i := range cfgs {
 		c := testConfig(t.TempDir())

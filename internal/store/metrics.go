@@ -147,13 +147,23 @@ func (db *DB) PutSamples(ctx context.Context, batch []VMSamples) error {
 		fut    jetstream.PubAckFuture
 	}
 	// One allocation each for the encoded values and the merged sample lists of the
-	// whole batch, sub-sliced per VM; the cache keeps the merged lists.
+	// whole batch, sub-sliced per VM; the cache keeps the merged lists. The size is
+	// that of encodeLatest for the stored and the new samples together, an upper
+	// bound of the merged ones (assuming the longest name for every sample made this
+	// allocation most of ingestion's garbage).
 	size, count := 0, 0
+	encoded := func(ss []Sample) {
+		for _, s := range ss {
+			size += 1 + min(len(s.Name), maxNameLen) + 8 + binary.MaxVarintLen64
+		}
+	}
 	c.mu.Lock()
 	for _, b := range batch {
-		n := len(c.items[b.VMID].samples) + len(b.Samples)
-		count += n
-		size += 1 + binary.MaxVarintLen64 + n*(2+maxNameLen+8+binary.MaxVarintLen64)
+		cur := c.items[b.VMID].samples
+		count += len(cur) + len(b.Samples)
+		size += 1 + binary.MaxVarintLen64
+		encoded(cur)
+		encoded(b.Samples)
 	}
 	c.mu.Unlock()
 	buf := make([]byte, 0, size)
