@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldmq/herald/internal/fiql"
 	"github.com/heraldmq/herald/internal/notify"
@@ -99,24 +101,6 @@ const vcdNamespace = "com.vmware.vcloud"
 // auditTimeLayout is the timestamp of an audit record, written in UTC (…Z).
 const auditTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// auditJSON is an audit record (VCD-COMPAT §10.1); field order is the wire order.
-type auditJSON struct {
-	EventID              string            `json:"eventId"`
-	Description          string            `json:"description"`
-	OperatingOrg         entityRef         `json:"operatingOrg"`
-	User                 entityRef         `json:"user"`
-	EventEntity          entityRef         `json:"eventEntity"`
-	TaskID               *string           `json:"taskId"`
-	TaskCellID           *string           `json:"taskCellId"`
-	CellID               string            `json:"cellId"`
-	EventType            string            `json:"eventType"`
-	ServiceNamespace     string            `json:"serviceNamespace"`
-	EventStatus          string            `json:"eventStatus"`
-	Timestamp            string            `json:"timestamp"`
-	External             bool              `json:"external"`
-	AdditionalProperties map[string]string `json:"additionalProperties"`
-}
-
 // eventPayload is the inner object of EVENT and EXTERNAL_EVENT (VCD-COMPAT §8.2, §8.3).
 type eventPayload struct {
 	EventID          string            `json:"eventId"`
@@ -132,6 +116,10 @@ type eventPayload struct {
 	ServiceNamespace string            `json:"serviceNamespace"`
 	Description      string            `json:"description"`
 	Properties       map[string]string `json:"properties"`
+
+	// props are the properties in the order scanEvent read them, or in the map's
+	// order after encoding/json; encoding/json ignores this field.
+	props []auditProp
 }
 
 // NewAuditRecord returns the audit record of a notification envelope, or false if it
@@ -141,20 +129,53 @@ type eventPayload struct {
 // org or user); a lookup that fails leaves the name empty. cellID is the URN of the
 // herald node (urn:vcloud:cell:<uuid>) that writes the record. The server's history
 // projector calls it for each notification of the log.
+//
+// Every envelope in the log is in canonical layout (notify.Canonical), so the usual
+// one is read by scanEvent, which extracts the fields without validating or
+// reflecting; anything it does not expect (escapes, null values, unusual keys) goes
+// through notify.ParseEnvelope and encoding/json as before, so both ways give the
+// same record for any input.
 func NewAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, envelope []byte) (AuditRecord, bool) {
+	var p eventPayload
+	external, res := scanEvent(envelope, &p)
+	switch res {
+	case scanNone:
+		return AuditRecord{}, false
+	case scanSlow:
+		p = eventPayload{}
+		var ok bool
+		if external, ok = parseEvent(envelope, &p); !ok {
+			return AuditRecord{}, false
+		}
+	}
+	return buildAuditRecord(ctx, dir, cellID, &p, external)
+}
+
+// parseEvent reads an EVENT or EXTERNAL_EVENT envelope with full validation, the
+// reference scanEvent must agree with; false means the envelope has no audit record.
+func parseEvent(envelope []byte, p *eventPayload) (external, ok bool) {
 	env, err := notify.ParseEnvelope(envelope)
 	if err != nil || env.Type != notify.TypeEvent && env.Type != notify.TypeExternalEvent {
-		return AuditRecord{}, false
+		return false, false
 	}
-	var p eventPayload
-	if err := json.Unmarshal(env.Payload, &p); err != nil || !vcd.IsUUID(p.EventID) {
+	if err := json.Unmarshal(env.Payload, p); err != nil {
+		return false, false
+	}
+	for k, v := range p.Properties {
+		p.props = append(p.props, auditProp{k, v})
+	}
+	return env.Type == notify.TypeExternalEvent, true
+}
+
+// buildAuditRecord renders the audit record of an event payload.
+func buildAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, p *eventPayload, external bool) (AuditRecord, bool) {
+	if !vcd.IsUUID(p.EventID) {
 		return AuditRecord{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, p.Timestamp)
 	if err != nil {
 		return AuditRecord{}, false
 	}
-	external := env.Type == notify.TypeExternalEvent
 	orgID, _ := vcd.ParseID(vcd.KindOrg, p.Org)
 	userID, _ := vcd.ParseID(vcd.KindUser, p.User)
 	entityID := bareUUID(p.Entity)
@@ -162,7 +183,10 @@ func NewAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, enve
 	rec := AuditRecord{ID: strings.ToLower(p.EventID), Time: t.UTC().Truncate(time.Millisecond), OrgID: orgID,
 		UserID: userID, EventType: p.Type, Success: p.OperationSuccess, EntityID: entityID,
 		EntityName: p.EntityName, TaskID: taskID, ServiceNamespace: vcdNamespace, External: external}
-	props := map[string]string{}
+	// additionalProperties, as a map that encoding/json would write: sorted keys, the
+	// event's properties replacing user.roles.
+	var propsBuf [8]auditProp
+	props := propsBuf[:0]
 	if o, err := dir.Org(ctx, orgID); err == nil && orgID != "" {
 		rec.OrgName = o.Name
 	} else if p.EntityType == vcd.KindOrg && entityID == orgID {
@@ -171,45 +195,446 @@ func NewAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, enve
 	if u, err := dir.User(ctx, userID); err == nil && userID != "" {
 		rec.UserName = u.Name
 		if u.Role != "" {
-			props["user.roles"] = u.Role
+			props = append(props, auditProp{"user.roles", u.Role})
 		}
 	} else if p.EntityType == vcd.KindUser && entityID == userID {
 		rec.UserName = p.EntityName
 	}
-	description := describe(p.Type, p.EntityType, p.EntityName, p.OperationSuccess)
+	var description string
 	if external {
 		rec.ServiceNamespace = p.ServiceNamespace
 		description = p.Description
-		for k, v := range p.Properties {
-			props[k] = v
+		for _, pr := range p.props {
+			if len(props) > 0 && props[0].k == "user.roles" && pr.k == "user.roles" {
+				props[0].v = pr.v
+				continue
+			}
+			props = append(props, pr)
+		}
+		slices.SortFunc(props, func(a, b auditProp) int { return strings.Compare(a.k, b.k) })
+	} else {
+		description = describe(p.Type, p.EntityType, p.EntityName, p.OperationSuccess)
+	}
+	// The record's JSON (VCD-COMPAT §10.1), keys in wire order, byte for byte as
+	// encoding/json wrote it from a struct before (SetEscapeHTML(false), map keys
+	// sorted); audit_internal_test.go keeps that reference and compares the two.
+	b := make([]byte, 0, 512+len(description)+len(p.EntityName)+len(p.Entity)+len(p.Type)+len(cellID))
+	b = append(b, `{"eventId":"urn:vcloud:audit:`...)
+	b = append(b, rec.ID...) // a lowercase UUID
+	b = append(b, `","description":`...)
+	b = appendAuditString(b, description)
+	b = append(b, `,"operatingOrg":{"name":`...)
+	b = appendAuditString(b, rec.OrgName)
+	b = append(b, `,"id":`...)
+	b = appendURNOrEmpty(b, vcd.KindOrg, orgID)
+	b = append(b, `},"user":{"name":`...)
+	b = appendAuditString(b, rec.UserName)
+	b = append(b, `,"id":`...)
+	b = appendURNOrEmpty(b, vcd.KindUser, userID)
+	b = append(b, `},"eventEntity":{"name":`...)
+	b = appendAuditString(b, p.EntityName)
+	b = append(b, `,"id":`...)
+	b = appendAuditString(b, strings.ToLower(p.Entity))
+	b = append(b, `},"taskId":`...)
+	if taskID != "" {
+		b = appendURNOrEmpty(b, vcd.KindTask, taskID)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"taskCellId":null,"cellId":`...)
+	b = appendAuditString(b, cellID)
+	b = append(b, `,"eventType":`...)
+	b = appendAuditString(b, p.Type)
+	b = append(b, `,"serviceNamespace":`...)
+	b = appendAuditString(b, rec.ServiceNamespace)
+	if p.OperationSuccess {
+		b = append(b, `,"eventStatus":"SUCCESS","timestamp":"`...)
+	} else {
+		b = append(b, `,"eventStatus":"FAILURE","timestamp":"`...)
+	}
+	b = rec.Time.AppendFormat(b, auditTimeLayout)
+	if external {
+		b = append(b, `","external":true,"additionalProperties":{`...)
+	} else {
+		b = append(b, `","external":false,"additionalProperties":{`...)
+	}
+	for i, pr := range props {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendAuditString(b, pr.k)
+		b = append(b, ':')
+		b = appendAuditString(b, pr.v)
+	}
+	b = append(b, "}}"...)
+	rec.Data = b
+	return rec, true
+}
+
+// auditProp is one entry of a record's additionalProperties.
+type auditProp struct{ k, v string }
+
+// appendURNOrEmpty appends the JSON string of urn:vcloud:<kind>:<id>, or "" for an
+// empty id. kind and id need no escaping (a URN kind and a lowercase UUID).
+func appendURNOrEmpty(b []byte, kind, id string) []byte {
+	if id == "" {
+		return append(b, `""`...)
+	}
+	b = append(b, `"urn:vcloud:`...)
+	b = append(b, kind...)
+	b = append(b, ':')
+	b = append(b, id...)
+	return append(b, '"')
+}
+
+// appendAuditString appends s as a JSON string exactly as encoding/json writes it
+// with SetEscapeHTML(false). Printable ASCII but '"' and '\\', and valid UTF-8 other
+// than U+2028 and U+2029, are copied; a string with anything else is left to
+// encoding/json.
+func appendAuditString(b []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			return appendJSONString(b, s)
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			return appendJSONString(b, s)
+		}
+		i += size
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// Outcomes of scanEvent.
+const (
+	scanOK   = iota // an EVENT or EXTERNAL_EVENT, its payload read
+	scanNone        // not an event: no audit record
+	scanSlow        // not the usual layout: parseEvent decides
+)
+
+// eventKeys are the keys of eventPayload, in the order of its fields.
+var eventKeys = [...]string{"eventId", "type", "timestamp", "operationSuccess", "user", "org", "entity",
+	"entityName", "entityType", "task", "serviceNamespace", "description", "properties"}
+
+// scanEvent reads an envelope in canonical layout, {"type":…,"headers":{…},"payload":"…"}
+// compact, into p without validating it. It returns scanNone for another type and
+// scanSlow for anything else it does not handle: escapes other than \" and \\ in
+// the payload, escapes in the payload's strings, invalid UTF-8, null or non-string
+// values of the fields it reads, a repeated field or a key that differs from one only
+// in case (encoding/json would match it), or any other layout. What it accepts it
+// reads as encoding/json would.
+func scanEvent(b []byte, p *eventPayload) (external bool, res int) {
+	const head = `{"type":"`
+	if !bytes.HasPrefix(b, []byte(head)) {
+		return false, scanSlow
+	}
+	i := len(head)
+	j := bytes.IndexByte(b[i:], '"')
+	if j < 0 {
+		return false, scanSlow
+	}
+	typ := b[i : i+j]
+	if bytes.IndexByte(typ, '\\') >= 0 {
+		return false, scanSlow
+	}
+	switch string(typ) {
+	case notify.TypeEvent:
+	case notify.TypeExternalEvent:
+		external = true
+	default:
+		// ParseEnvelope would read another type, or fail: no record either way.
+		return false, scanNone
+	}
+	i += j + 1
+	const headers = `,"headers":{`
+	if !bytes.HasPrefix(b[i:], []byte(headers)) {
+		return false, scanSlow
+	}
+	i += len(headers)
+	// Headers: "name":"value" pairs, skipped.
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i = skipRawString(b, i); i < 0 || i >= len(b) || b[i] != ':' {
+				return false, scanSlow
+			}
+			if i = skipRawString(b, i+1); i < 0 || i >= len(b) {
+				return false, scanSlow
+			}
+			if b[i] == '}' {
+				i++
+				break
+			}
+			if b[i] != ',' {
+				return false, scanSlow
+			}
+			i++
 		}
 	}
-	j := auditJSON{
-		EventID:      vcd.URN(vcd.KindAudit, rec.ID),
-		Description:  description,
-		OperatingOrg: entityRef{Name: rec.OrgName, ID: urnOrEmpty(vcd.KindOrg, orgID)},
-		User:         entityRef{Name: rec.UserName, ID: urnOrEmpty(vcd.KindUser, userID)},
-		EventEntity:  entityRef{Name: p.EntityName, ID: strings.ToLower(p.Entity)},
-		CellID:       cellID,
-		EventType:    p.Type, ServiceNamespace: rec.ServiceNamespace,
-		EventStatus: "SUCCESS", Timestamp: rec.Time.Format(auditTimeLayout), External: external,
-		AdditionalProperties: props,
+	const payload = `,"payload":"`
+	if !bytes.HasPrefix(b[i:], []byte(payload)) || !bytes.HasSuffix(b, []byte(`"}`)) {
+		return false, scanSlow
 	}
-	if !p.OperationSuccess {
-		j.EventStatus = "FAILURE"
+	if i+len(payload) > len(b)-2 {
+		return false, scanSlow
 	}
-	if taskID != "" {
-		s := vcd.URN(vcd.KindTask, taskID)
-		j.TaskID = &s
+	raw := b[i+len(payload) : len(b)-2]
+	// Unescape the payload string: \" and \\ only; a bare '"' would end it early.
+	var sb strings.Builder
+	sb.Grow(len(raw))
+	for len(raw) > 0 {
+		k := bytes.IndexByte(raw, '\\')
+		chunk := raw
+		if k >= 0 {
+			chunk = raw[:k]
+		}
+		if bytes.IndexByte(chunk, '"') >= 0 {
+			return false, scanSlow
+		}
+		sb.Write(chunk)
+		if k < 0 {
+			break
+		}
+		if k+1 >= len(raw) || raw[k+1] != '"' && raw[k+1] != '\\' {
+			return false, scanSlow
+		}
+		sb.WriteByte(raw[k+1])
+		raw = raw[k+2:]
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(j); err != nil {
-		return AuditRecord{}, false
+	s := sb.String()
+	if !utf8.ValidString(s) {
+		return false, scanSlow
 	}
-	rec.Data = bytes.TrimRight(b.Bytes(), "\n")
-	return rec, true
+	if !scanPayload(s, p) {
+		return false, scanSlow
+	}
+	return external, scanOK
+}
+
+// skipRawString returns the index after the JSON string starting at b[i], or -1.
+func skipRawString(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// scanPayload reads the compact inner object s into p; false means parseEvent must
+// decide (see scanEvent).
+func scanPayload(s string, p *eventPayload) bool {
+	if len(s) < 2 || s[0] != '{' {
+		return false
+	}
+	i := 1
+	if s[i] == '}' {
+		return i+1 == len(s)
+	}
+	var seen uint16
+	for {
+		key, n := plainString(s, i)
+		if n < 0 || n >= len(s) || s[n] != ':' {
+			return false
+		}
+		i = n + 1
+		f := -1
+		for k, name := range eventKeys {
+			if key == name {
+				f = k
+				break
+			}
+		}
+		if f < 0 {
+			for _, name := range eventKeys {
+				if strings.EqualFold(key, name) {
+					return false
+				}
+			}
+			if i = skipValue(s, i); i < 0 {
+				return false
+			}
+		} else {
+			if seen&(1<<f) != 0 {
+				return false
+			}
+			seen |= 1 << f
+			switch key {
+			case "operationSuccess":
+				switch {
+				case strings.HasPrefix(s[i:], "true"):
+					p.OperationSuccess = true
+					i += 4
+				case strings.HasPrefix(s[i:], "false"):
+					i += 5
+				default:
+					return false
+				}
+			case "properties":
+				if i = scanProps(s, i, p); i < 0 {
+					return false
+				}
+			default:
+				v, n := plainString(s, i)
+				if n < 0 {
+					return false
+				}
+				i = n
+				switch key {
+				case "eventId":
+					p.EventID = v
+				case "type":
+					p.Type = v
+				case "timestamp":
+					p.Timestamp = v
+				case "user":
+					p.User = v
+				case "org":
+					p.Org = v
+				case "entity":
+					p.Entity = v
+				case "entityName":
+					p.EntityName = v
+				case "entityType":
+					p.EntityType = v
+				case "task":
+					p.Task = v
+				case "serviceNamespace":
+					p.ServiceNamespace = v
+				case "description":
+					p.Description = v
+				}
+			}
+		}
+		if i >= len(s) {
+			return false
+		}
+		switch s[i] {
+		case ',':
+			i++
+		case '}':
+			return i+1 == len(s)
+		default:
+			return false
+		}
+	}
+}
+
+// maxScanProps bounds the properties scanProps reads (it compares each key with the
+// previous ones); an event with more goes through parseEvent.
+const maxScanProps = 32
+
+// scanProps reads the properties object at s[i] into p.props and returns the index
+// after it, or -1 for anything but an object of plain strings with distinct keys.
+func scanProps(s string, i int, p *eventPayload) int {
+	if i >= len(s) || s[i] != '{' {
+		return -1
+	}
+	i++
+	if i < len(s) && s[i] == '}' {
+		return i + 1
+	}
+	for {
+		k, n := plainString(s, i)
+		if n < 0 || n >= len(s) || s[n] != ':' {
+			return -1
+		}
+		v, n := plainString(s, n+1)
+		if n < 0 || n >= len(s) {
+			return -1
+		}
+		if len(p.props) >= maxScanProps {
+			return -1
+		}
+		for _, pr := range p.props {
+			if pr.k == k {
+				return -1
+			}
+		}
+		p.props = append(p.props, auditProp{k, v})
+		switch s[n] {
+		case ',':
+			i = n + 1
+		case '}':
+			return n + 1
+		default:
+			return -1
+		}
+	}
+}
+
+// plainString returns the JSON string at s[i], which must have no escapes or control
+// characters, and the index after it; n is -1 otherwise.
+func plainString(s string, i int) (v string, n int) {
+	if i >= len(s) || s[i] != '"' {
+		return "", -1
+	}
+	for j := i + 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '"':
+			return s[i+1 : j], j + 1
+		case c == '\\' || c < 0x20:
+			return "", -1
+		}
+	}
+	return "", -1
+}
+
+// skipValue returns the index after the compact JSON value at s[i], or -1. It trusts
+// the value to be valid JSON, as every payload in the log is, and only keeps track of
+// strings and nesting.
+func skipValue(s string, i int) int {
+	depth := 0
+	for start := i; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(s) {
+				return -1
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				if i == start {
+					return -1
+				}
+				return i
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				if i == start {
+					return -1
+				}
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // bareUUID returns the lowercase UUID of a URN of any kind, or of a bare UUID.
@@ -221,13 +646,6 @@ func bareUUID(s string) string {
 		return ""
 	}
 	return strings.ToLower(s)
-}
-
-func urnOrEmpty(kind, id string) string {
-	if id == "" {
-		return ""
-	}
-	return vcd.URN(kind, id)
 }
 
 // pastTense names the actions of VCD-COMPAT §8.2 in descriptions.

@@ -43,6 +43,10 @@ type HTTPConfig struct {
 	// PlainAddr is an optional plain-HTTP listen address (e.g. "127.0.0.1:8080"); default
 	// empty, meaning none.
 	PlainAddr string `yaml:"plainAddr"`
+	// DebugAddr is an optional loopback listen address (e.g. "127.0.0.1:6060") serving Go's
+	// runtime profiles under /debug/pprof/ for operators measuring herald; default empty,
+	// meaning none. It must be a loopback address: profiles are not for the network.
+	DebugAddr string `yaml:"debugAddr"`
 	// TLSCert and TLSKey are PEM files. When both are empty herald generates a local CA
 	// and a server certificate under <DataDir>/tls (ca.pem, cert.pem, key.pem).
 	TLSCert string `yaml:"tlsCert"`
@@ -274,6 +278,7 @@ func (c *Config) envFields() []struct {
 		{"HERALD_DATA_DIR", &c.DataDir},
 		{"HERALD_ADDR", &c.HTTP.Addr},
 		{"HERALD_HTTP_ADDR", &c.HTTP.PlainAddr},
+		{"HERALD_DEBUG_ADDR", &c.HTTP.DebugAddr},
 		{"HERALD_MQTT_ADDR", &c.MQTT.Addr},
 		{"HERALD_PUBLIC_URL", &c.HTTP.PublicURL},
 		{"HERALD_ADMIN_PASSWORD", &c.Auth.AdminPassword},
@@ -339,6 +344,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			bad(a.field, a.addr, "not a host:port address: %v", err)
 		}
+	}
+	if c.HTTP.DebugAddr != "" && !isLoopbackAddr(c.HTTP.DebugAddr) {
+		bad("http.debugAddr", c.HTTP.DebugAddr, "must be a loopback address such as 127.0.0.1:6060")
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		bad("http.tlsCert", c.HTTP.TLSCert, "tlsCert and tlsKey must be set together")
@@ -447,4 +455,17 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// isLoopbackAddr reports whether addr is host:port with a loopback IP or "localhost".
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

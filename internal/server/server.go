@@ -46,7 +46,9 @@ type Server struct {
 	connects *ratelimit.Limiter
 
 	httpsSrv, plainSrv *http.Server
+	debugSrv           *http.Server
 	httpsLn, plainLn   net.Listener
+	debugLn            net.Listener
 	mqttLn             net.Listener
 	unwatch            func() // stops the store change feed
 	stopCluster        func() // stops serving other nodes' takeovers (cluster.go)
@@ -185,6 +187,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 		s.plainSrv = s.newHTTPServer(handler)
 		s.serve(s.plainSrv, s.plainLn, "http")
+	}
+	if s.cfg.HTTP.DebugAddr != "" {
+		s.debugLn, err = net.Listen("tcp", s.cfg.HTTP.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen debug: %w", err)
+		}
+		s.debugSrv = s.newHTTPServer(debugHandler())
+		s.serve(s.debugSrv, s.debugLn, "http")
 	}
 	if s.cfg.MQTT.Addr != "" {
 		if err := s.listenMQTT(tlsCfg); err != nil {
@@ -327,7 +337,7 @@ func (s *Server) Close() error {
 		if s.stopCluster != nil {
 			s.stopCluster()
 		}
-		for _, srv := range []*http.Server{s.httpsSrv, s.plainSrv} {
+		for _, srv := range []*http.Server{s.httpsSrv, s.plainSrv, s.debugSrv} {
 			if srv != nil {
 				if err := srv.Shutdown(ctx); err != nil {
 					errs = append(errs, fmt.Errorf("shutdown http: %w", err))
@@ -360,6 +370,15 @@ func (s *Server) PlainURL() string {
 		return ""
 	}
 	return "http://" + displayAddr(s.plainLn.Addr())
+}
+
+// DebugURL returns the base URL of the profiling listener (http.debugAddr), or ""
+// when there is none.
+func (s *Server) DebugURL() string {
+	if s.debugLn == nil {
+		return ""
+	}
+	return "http://" + s.debugLn.Addr().String()
 }
 
 // Addr returns the address of the HTTPS listener (or the plain one when HTTPS is off).

@@ -53,6 +53,7 @@ type DB struct {
 	metrics  metricsState       // vApps, samples, settings, lease; see metrics.go
 
 	mqttSessions jetstream.KeyValue // herald_mqtt_sessions, never cached; see mqttsession.go
+	mqttIndex    mqttSessionIndex   // the keys of mqttSessions (mqttsession_index.go)
 
 	// Secondary indexes, each guarded by its table's mu.
 	orgByName       map[string]string            // lowercased name → org id
@@ -135,6 +136,9 @@ func (db *DB) open(ctx context.Context) error {
 		return err
 	}
 	if err := db.watchRetained(ctx, watchCtx, kvs[bucketRetained], &db.watchers); err != nil {
+		return unavailable("load cache", err)
+	}
+	if err := db.mqttIndex.watch(ctx, watchCtx, db.mqttSessions, &db.watchers); err != nil {
 		return unavailable("load cache", err)
 	}
 	if err := db.openHistory(ctx, watchCtx, &db.watchers); err != nil {

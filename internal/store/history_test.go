@@ -392,3 +392,54 @@ func TestQueryAudit_PageFetch(t *testing.T) {
 		t.Logf("QueryAudit page of %3d with records: median %v, max %v", size, times[10], times[20])
 	}
 }
+
+// TestProjectHistory_Batches projects a backlog several batches long, with records
+// the store refuses among the events, on two nodes sharing the consumer, stops one
+// node's projector half-way and restarts it, and finds every event stored exactly
+// once and the refused ones skipped.
+func TestProjectHistory_Batches(t *testing.T) {
+	_, dbs := MustOpenNodes(t, 2)
+	const n = 700 // several batches of historyBatch (256)
+	for i := range n {
+		mustAppend(t, dbs[0], "notify.publish.o.u", "ev-"+strconv.Itoa(i), []byte("event "+strconv.Itoa(i)))
+		if i%100 == 0 {
+			// An id that is not a UUID: AppendAudit refuses it as invalid.
+			mustAppend(t, dbs[0], "notify.publish.o.u", "bad-"+strconv.Itoa(i), []byte("event -"+strconv.Itoa(i+1)))
+		}
+	}
+	stop := runProjector(t, dbs[0])
+	waitFor(t, "a first batch", func() bool {
+		p, err := dbs[0].QueryAudit(context.Background(), store.AuditQuery{PageSize: 1})
+		return err == nil && p.Total > 0
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("ProjectHistory = %v", err)
+	}
+	runProjector(t, dbs[1])
+	runProjector(t, dbs[0])
+	appendNotifications(t, dbs[1], n, n+49)
+	for _, db := range dbs {
+		waitAudit(t, db, n+50)
+	}
+	seen := map[string]int{}
+	for page := 1; ; page++ {
+		p, err := dbs[1].QueryAudit(context.Background(), store.AuditQuery{PageSize: 128, Page: page, Asc: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			seen[r.ID]++
+		}
+		if len(p.Records) < 128 {
+			break
+		}
+	}
+	for i := range n + 50 {
+		if seen[auditID(i)] != 1 {
+			t.Errorf("record %d stored %d times; want 1", i, seen[auditID(i)])
+		}
+	}
+	if len(seen) != n+50 {
+		t.Errorf("%d distinct records; want %d", len(seen), n+50)
+	}
+}

@@ -17,7 +17,8 @@ import (
 // bucketMQTTSessions holds persistent MQTT sessions (VCD-COMPAT §6.6), one JSON
 // MQTTSession per (principal, client id); see mqttSessionKey. A session is a cursor
 // into the notification log, never a copy of its messages (ARCHITECTURE.md,
-// decision 3). The bucket is not cached: a session is read once per resumption.
+// decision 3). The bucket is not cached: a session is read once per resumption;
+// only its keys are indexed (mqttsession_index.go).
 const bucketMQTTSessions = "herald_mqtt_sessions"
 
 // MQTTSession is the stored state of one persistent MQTT session.
@@ -87,9 +88,13 @@ func (db *DB) openMQTTSessions(ctx context.Context) error {
 // MQTTSession returns the stored session of (principalID, clientID) with its
 // Revision, or a vcd.CodeNotFound error.
 func (db *DB) MQTTSession(ctx context.Context, principalID, clientID string) (MQTTSession, error) {
+	key := mqttSessionKey(principalID, clientID)
+	if !db.mqttIndex.mayExist(key) {
+		return MQTTSession{}, notFound("mqtt session", clientID)
+	}
 	// From the stream leader (cluster.go): a replica may not hold the last save yet,
 	// and a record read there would lose its next compare-and-set.
-	value, rev, err := db.leaderGet(ctx, bucketMQTTSessions, mqttSessionKey(principalID, clientID))
+	value, rev, err := db.leaderGet(ctx, bucketMQTTSessions, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return MQTTSession{}, notFound("mqtt session", clientID)
 	}
@@ -122,6 +127,7 @@ func (db *DB) PutMQTTSession(ctx context.Context, s MQTTSession) (uint64, error)
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil:
+		db.mqttIndex.put(key, rev)
 		return rev, nil
 	case errors.Is(err, jetstream.ErrKeyExists),
 		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
@@ -132,9 +138,11 @@ func (db *DB) PutMQTTSession(ctx context.Context, s MQTTSession) (uint64, error)
 
 // DeleteMQTTSession removes the session; a missing one is not an error.
 func (db *DB) DeleteMQTTSession(ctx context.Context, principalID, clientID string) error {
-	if err := db.mqttSessions.Purge(ctx, mqttSessionKey(principalID, clientID)); err != nil {
+	key := mqttSessionKey(principalID, clientID)
+	if err := db.mqttSessions.Purge(ctx, key); err != nil {
 		return unavailable("delete mqtt session", err)
 	}
+	db.mqttIndex.remove(key, 0)
 	return nil
 }
 
@@ -174,8 +182,10 @@ func (db *DB) PurgeExpiredMQTTSessions(ctx context.Context, now time.Time) (int,
 		if !s.Expired(now) {
 			continue
 		}
-		err := db.mqttSessions.Delete(ctx, mqttSessionKey(s.PrincipalID, s.ClientID), jetstream.LastRevision(s.Revision))
+		key := mqttSessionKey(s.PrincipalID, s.ClientID)
+		err := db.mqttSessions.Delete(ctx, key, jetstream.LastRevision(s.Revision))
 		if err == nil {
+			db.mqttIndex.remove(key, 0)
 			n++
 		}
 	}

@@ -96,3 +96,33 @@ func TestMessage_DirectGet(t *testing.T) {
 	_, err = db.Message(ctx, seq+10)
 	wantCode(t, "missing", err, vcd.CodeNotFound)
 }
+
+// TestMQTTSession_OtherNode: a session saved through one node is found through
+// another (its key index learns it from the watch), and one deleted there is gone.
+func TestMQTTSession_OtherNode(t *testing.T) {
+	_, dbs := MustOpenNodes(t, 2)
+	a, b := dbs[0], dbs[1]
+	ctx := context.Background()
+	s := store.MQTTSession{PrincipalID: "1:p", ClientID: "c", ExpiryInterval: time.Hour, Updated: time.Now().UTC()}
+	if _, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID); vcd.CodeOf(err) != vcd.CodeNotFound {
+		t.Fatalf("before the save: err %v; want not found", err)
+	}
+	if _, err := a.PutMQTTSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session through the other node", func() bool {
+		_, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID)
+		return err == nil
+	})
+	if err := b.DeleteMQTTSession(ctx, s.PrincipalID, s.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	// The deleting node knows at once; the other learns it from the watch.
+	if _, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID); vcd.CodeOf(err) != vcd.CodeNotFound {
+		t.Errorf("after the delete, same node: err %v; want not found", err)
+	}
+	waitFor(t, "the delete through the first node", func() bool {
+		_, err := a.MQTTSession(ctx, s.PrincipalID, s.ClientID)
+		return vcd.CodeOf(err) == vcd.CodeNotFound
+	})
+}

@@ -81,7 +81,7 @@ func ParseUUID(s string) ([16]byte, bool) {
 	}
 	j := 0
 	for i := 0; i < 36; i += 2 {
-		if s[i] == '-' {
+		if i == 8 || i == 13 || i == 18 || i == 23 { // the dashes checked above
 			i--
 			continue
 		}

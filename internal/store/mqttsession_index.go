@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// mqttSessionIndex knows which persistent-session keys exist, so that the common
+// connect, a clean session of a client that has nothing stored, answers "not found"
+// without a JetStream request. Each such request went through the JetStream API and
+// the connection's one NATS socket: under a connect storm, half the handshakes
+// queued there (issue 7).
+//
+// It holds keys only, never sessions (a session is read from the stream leader when
+// it exists; see MQTTSession). A wrong "exists" costs one request; a wrong
+// "absent" would drop a stored session, so:
+//   - this node's own writes are applied as they return, before anything that
+//     depends on them (a taken-over connection saves before its successor loads);
+//   - other nodes' writes arrive through a watch of the bucket, milliseconds after
+//     them: a client id that saved a session on another node within that window is
+//     the one case answered "absent" while it exists (docs/CLUSTER.md);
+//   - until the watch has loaded the bucket, every key may exist.
+type mqttSessionIndex struct {
+	mu    sync.Mutex
+	ready bool
+	keys  map[string]uint64 // key → revision of its last put seen
+	gone  map[string]uint64 // deleted key → revision of the delete seen
+}
+
+// mayExist reports whether key may have a stored session.
+func (x *mqttSessionIndex) mayExist(key string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.ready {
+		return true
+	}
+	_, ok := x.keys[key]
+	return ok
+}
+
+// put records key as stored at rev, unless a delete at a later revision was seen.
+func (x *mqttSessionIndex) put(key string, rev uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if g, ok := x.gone[key]; ok {
+		if g >= rev {
+			return
+		}
+		delete(x.gone, key)
+	}
+	if old, ok := x.keys[key]; !ok || rev > old {
+		x.keys[key] = rev
+	}
+}
+
+// remove records key as deleted at rev (0: by this node, revision unknown, after
+// every put it has seen). A later put wins; an older one seen afterwards may add
+// the key back, which is only a wasted request.
+func (x *mqttSessionIndex) remove(key string, rev uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	old, ok := x.keys[key]
+	if rev == 0 {
+		rev = old
+	} else if ok && old > rev {
+		return
+	}
+	delete(x.keys, key)
+	if rev > x.gone[key] {
+		x.gone[key] = rev
+	}
+}
+
+// watch loads the bucket's keys and keeps them current until watchCtx ends; the
+// watcher goroutine is owned by wg. It returns once the keys are loaded.
+func (x *mqttSessionIndex) watch(ctx, watchCtx context.Context, kv jetstream.KeyValue, wg *sync.WaitGroup) error {
+	x.mu.Lock()
+	x.keys, x.gone = make(map[string]uint64), make(map[string]uint64)
+	x.mu.Unlock()
+	w, err := kv.WatchAll(watchCtx, jetstream.MetaOnly())
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", bucketMQTTSessions, err)
+	}
+	ready := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() {
+			// The watch ended (Close, or the connection closed): from now on
+			// every key may exist.
+			x.mu.Lock()
+			x.ready = false
+			x.mu.Unlock()
+		}()
+		loaded := false
+		for e := range w.Updates() {
+			if e == nil {
+				if !loaded {
+					loaded = true
+					x.mu.Lock()
+					x.ready = true
+					x.mu.Unlock()
+					close(ready)
+				}
+				continue
+			}
+			if e.Operation() == jetstream.KeyValuePut {
+				x.put(e.Key(), e.Revision())
+			} else {
+				x.remove(e.Key(), e.Revision())
+			}
+		}
+	}()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		_ = w.Stop()
+		return fmt.Errorf("load %s: %w", bucketMQTTSessions, ctx.Err())
+	}
+}
