@@ -129,3 +129,20 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendPublishBurst appends a burst of 64 PUBLISH packets into one
+// buffer that starts empty, as a writer drains a busy subscriber's queue into a
+// fresh pooled buffer.
+func BenchmarkAppendPublishBurst(b *testing.B) {
+	b.ReportAllocs()
+	h := mqtt.PublishHeader{}
+	var err error
+	for b.Loop() {
+		var buf []byte
+		for range 64 {
+			if buf, err = mqtt.AppendPublish(buf, mqtt.Version311, h, benchTopic, nil, benchPayload); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -150,8 +150,15 @@ func AppendPublish(dst []byte, version byte, h PublishHeader, topic string, prop
 		b |= publishRetain
 	}
 	if need := 1 + varintLen(rl) + rl; cap(dst)-len(dst) < need {
-		// One allocation, exactly sized, instead of append's doubling.
-		grown := make([]byte, len(dst), len(dst)+need)
+		// One allocation for the whole packet instead of append's several:
+		// exactly sized for the first packet in dst, doubling after that, so
+		// that a writer appending a burst of packets into one buffer copies
+		// it O(1) times per packet, not once per packet appended.
+		n := len(dst) + need
+		if len(dst) > 0 {
+			n = max(n, 2*cap(dst))
+		}
+		grown := make([]byte, len(dst), n)
 		copy(grown, dst)
 		dst = grown
 	}
