@@ -66,3 +66,69 @@ func BenchmarkParseEnvelopeCanonical(b *testing.B) {
 		_ = notify.Canonical(e)
 	}
 }
+
+// producerEvent returns an EVENT envelope of about 830 bytes, the size herald's bench
+// producer sends (internal/bench/envelope.go), built with the package's constructors.
+func producerEvent(b *testing.B) []byte {
+	b.Helper()
+	e := loginEvent(b)
+	e.Type = notify.EventTypePrefix + "user/modify"
+	e.EntityName = "~bench~01~000001~0000000001~1732786013000000000~xxxxxxxxxx"
+	n, err := notify.Event(e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n.Envelope
+}
+
+// BenchmarkParseEnvelopeCanonicalEvent is BenchmarkParseEnvelopeCanonical with the
+// ~830-byte EVENT envelope a producer typically sends.
+func BenchmarkParseEnvelopeCanonicalEvent(b *testing.B) {
+	msg := producerEvent(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		e, err := notify.ParseEnvelope(msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = notify.Canonical(e)
+	}
+}
+
+func benchmarkCanonicalEnvelope(b *testing.B, msg []byte) {
+	buf := make([]byte, 0, 2*len(msg))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		var err error
+		if buf, err = notify.AppendCanonicalEnvelope(buf[:0], msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendCanonicalEnvelope measures the broker's path for a producer's
+// envelope: validate and canonicalize into a reused buffer (2 KB TASK envelope).
+func BenchmarkAppendCanonicalEnvelope(b *testing.B) {
+	benchmarkCanonicalEnvelope(b, MustGolden(b, "task.golden"))
+}
+
+// BenchmarkAppendCanonicalEnvelopeEvent is BenchmarkAppendCanonicalEnvelope with the
+// ~830-byte EVENT envelope a producer typically sends.
+func BenchmarkAppendCanonicalEnvelopeEvent(b *testing.B) {
+	benchmarkCanonicalEnvelope(b, producerEvent(b))
+}
+
+// BenchmarkCanonicalEnvelopeEvent is what validateNotification runs: the result is a
+// new slice the log keeps.
+func BenchmarkCanonicalEnvelopeEvent(b *testing.B) {
+	msg := producerEvent(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := notify.CanonicalEnvelope(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -52,7 +52,9 @@
 //   - Producer envelopes must have exactly the keys type, headers and payload; the type
 //     is upper-case letters, digits and '_' (ValidType); header names are unique; the
 //     payload holds one JSON value, which Canonical re-encodes (compact, no HTML
-//     escaping, key order and number text kept).
+//     escaping, key order and number text kept). The broker checks and re-encodes a
+//     producer's envelope with CanonicalEnvelope, which gives the same result as
+//     Canonical(ParseEnvelope(b)) without building an Envelope.
 //
 // Encoding appends into caller buffers (AppendEvent, AppendTask, …) without
 // allocating; the Notification constructors use pooled scratch buffers and allocate

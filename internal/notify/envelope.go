@@ -54,8 +54,10 @@ const (
 // ValidType reports whether typ may be an envelope type: 1 to 64 characters of
 // A–Z, 0–9 and '_', starting with a letter, as all of VCD's types are (EVENT, TASK,
 // EXTENSION_TASK, API_REQUEST, …).
-func ValidType(typ string) bool {
-	if typ == "" || len(typ) > maxTypeLen || typ[0] < 'A' || typ[0] > 'Z' {
+func ValidType(typ string) bool { return validType(typ) }
+
+func validType[S string | []byte](typ S) bool {
+	if len(typ) == 0 || len(typ) > maxTypeLen || typ[0] < 'A' || typ[0] > 'Z' {
 		return false
 	}
 	for i := 0; i < len(typ); i++ {
@@ -158,6 +160,17 @@ func containsPayloadKey(b []byte) bool {
 // (VCD-COMPAT §8.1 rule 3), and Payload is one JSON value. Errors have code
 // vcd.CodeInvalid.
 func (e Envelope) Validate() error {
+	if err := e.validateFields(); err != nil {
+		return err
+	}
+	if !json.Valid(e.Payload) {
+		return vcd.Errorf(vcd.CodeInvalid, "invalid envelope: payload is not JSON text")
+	}
+	return e.checkPayloadKey()
+}
+
+// validateFields checks the type and the header names, the first checks of Validate.
+func (e Envelope) validateFields() error {
 	if !ValidType(e.Type) {
 		return vcd.Errorf(vcd.CodeInvalid, "invalid envelope: type %q is not 1 to %d characters of A-Z, 0-9 and _ starting with a letter", e.Type, maxTypeLen)
 	}
@@ -171,14 +184,18 @@ func (e Envelope) Validate() error {
 			}
 		}
 	}
-	if !json.Valid(e.Payload) {
-		return vcd.Errorf(vcd.CodeInvalid, "invalid envelope: payload is not JSON text")
-	}
+	return nil
+}
+
+// checkPayloadKey is Validate's last check: the canonical text before payload must
+// not contain payload":" (VCD-COMPAT §8.1 rule 3).
+func (e Envelope) checkPayloadKey() error {
 	p := getBuf()
 	defer putBuf(p)
 	var w envelopeWriter
 	e.writeHeaders(&w, *p)
-	_, err := w.end(nil)
+	b, err := w.end(nil)
+	*p = b[:0]
 	return err
 }
 
@@ -194,15 +211,22 @@ func (e Envelope) writeHeaders(w *envelopeWriter, dst []byte) {
 // payload re-encoded compact without HTML escaping and embedded as a JSON string. On
 // error it returns dst unchanged.
 func AppendEnvelope(dst []byte, e Envelope) ([]byte, error) {
-	if err := e.Validate(); err != nil {
-		return dst, err
-	}
 	p := getBuf()
 	defer putBuf(p)
 	inner, err := appendCanonicalJSON((*p)[:0], e.Payload)
-	*p = inner[:0]
 	if err != nil {
+		// Rare: let Validate name the first problem, in its order, as it always did.
+		if verr := e.Validate(); verr != nil {
+			return dst, verr
+		}
 		return dst, vcd.Wrap(vcd.CodeInvalid, err, "invalid envelope: payload is not JSON text")
+	}
+	*p = inner[:0]
+	// The payload canonicalized, so it is JSON text (the scanner accepts a subset of
+	// what json.Valid accepts): the rest of Validate is these two checks, the second
+	// made by end.
+	if err := e.validateFields(); err != nil {
+		return dst, err
 	}
 	var w envelopeWriter
 	e.writeHeaders(&w, dst)
@@ -213,11 +237,18 @@ func AppendEnvelope(dst []byte, e Envelope) ([]byte, error) {
 // envelope from ParseEnvelope the result parses back to an equal Envelope, and
 // Canonical of that is the same bytes. It returns nil if e is not valid (Validate).
 func Canonical(e Envelope) []byte {
-	b, err := AppendEnvelope(nil, e)
+	p := getBuf()
+	b, err := AppendEnvelope((*p)[:0], e)
 	if err != nil {
+		putBuf(p)
 		return nil
 	}
-	return b
+	// One right-sized allocation; the pooled buffer is reused.
+	c := make([]byte, len(b))
+	copy(c, b)
+	*p = b[:0]
+	putBuf(p)
+	return c
 }
 
 // ParseEnvelope parses a producer's envelope (VCD-COMPAT §6.3, §7.3): one JSON object
@@ -231,14 +262,22 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 	if err := parseEnvelope(b, &e); err != nil {
 		return Envelope{}, vcd.Errorf(vcd.CodeInvalid, "invalid envelope: %v", err)
 	}
-	if err := e.Validate(); err != nil {
+	// Validate without json.Valid: parseEnvelope wrote Payload with the scanner, whose
+	// output is always JSON text.
+	if err := e.validateFields(); err != nil {
+		return Envelope{}, err
+	}
+	if err := e.checkPayloadKey(); err != nil {
 		return Envelope{}, err
 	}
 	return e, nil
 }
 
 func parseEnvelope(b []byte, e *Envelope) error {
-	sc := scanner{s: b}
+	sp := getBuf()
+	defer putBuf(sp)
+	sc := scanner{s: b, scratch: *sp}
+	defer func() { *sp = sc.scratch[:0] }() // keep the grown buffer, if it did
 	if !sc.expect('{') {
 		return fmt.Errorf("not a JSON object")
 	}
@@ -251,11 +290,10 @@ func parseEnvelope(b []byte, e *Envelope) error {
 		if err != nil {
 			return fmt.Errorf("malformed JSON at byte %d", sc.i)
 		}
-		key := string(k)
 		if !sc.expect(':') {
 			return fmt.Errorf("malformed JSON at byte %d", sc.i)
 		}
-		switch key {
+		switch string(k) { // no allocation: the compiler compares the bytes
 		case "type":
 			if seenType {
 				return fmt.Errorf("duplicate key type")
@@ -283,11 +321,18 @@ func parseEnvelope(b []byte, e *Envelope) error {
 			if err != nil {
 				return fmt.Errorf("payload is not a string")
 			}
-			if e.Payload, err = appendCanonicalJSON(nil, v); err != nil {
+			// Canonicalized in a pooled buffer, then copied once at its final size.
+			p := getBuf()
+			inner, err := appendCanonicalJSON((*p)[:0], v)
+			if err != nil {
+				putBuf(p)
 				return fmt.Errorf("payload is not JSON text: %v", err)
 			}
+			e.Payload = append([]byte(nil), inner...)
+			*p = inner[:0]
+			putBuf(p)
 		default:
-			return fmt.Errorf("unknown key %q", key)
+			return fmt.Errorf("unknown key %q", k)
 		}
 		if sc.expect(',') {
 			continue
@@ -316,30 +361,49 @@ func parseHeaders(sc *scanner, e *Envelope) error {
 	if !sc.expect('{') {
 		return fmt.Errorf("headers is not an object")
 	}
-	e.Headers = []Header{}
 	if sc.expect('}') {
+		e.Headers = []Header{}
 		return nil
 	}
+	// Every name and value is decoded into one buffer, which becomes one string that
+	// the headers slice: two allocations for all headers rather than two for each.
+	p := getBuf()
+	defer putBuf(p)
+	text := (*p)[:0]
+	var endsArr [32]int
+	ends := endsArr[:0] // where each name, then each value, ends in text
 	for {
 		n, err := sc.str()
 		if err != nil {
 			return fmt.Errorf("malformed JSON at byte %d", sc.i)
 		}
-		name := string(n)
+		from := len(text)
+		text = append(text, n...)
+		ends = append(ends, len(text))
 		if !sc.expect(':') {
 			return fmt.Errorf("malformed JSON at byte %d", sc.i)
 		}
 		v, err := sc.str()
 		if err != nil {
-			return fmt.Errorf("header %q is not a string", name)
+			return fmt.Errorf("header %q is not a string", text[from:])
 		}
-		e.Headers = append(e.Headers, Header{Name: name, Value: string(v)})
+		text = append(text, v...)
+		ends = append(ends, len(text))
 		if sc.expect(',') {
 			continue
 		}
 		if sc.expect('}') {
-			return nil
+			break
 		}
 		return fmt.Errorf("malformed JSON at byte %d", sc.i)
 	}
+	*p = text[:0]
+	all := string(text)
+	e.Headers = make([]Header, len(ends)/2)
+	from := 0
+	for i := range e.Headers {
+		e.Headers[i] = Header{Name: all[from:ends[2*i]], Value: all[ends[2*i]:ends[2*i+1]]}
+		from = ends[2*i+1]
+	}
+	return nil
 }

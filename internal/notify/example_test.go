@@ -47,6 +47,20 @@ func ExampleParseEnvelope() {
 	// invalid: envelope type or headers contain the text payload":" (backslashes ignored)
 }
 
+func ExampleCanonicalEnvelope() {
+	// The broker's path for a producer's message: check it and get its canonical
+	// layout, as Canonical(ParseEnvelope(in)) would, in one call.
+	in := `{"payload": "{\"note\": \"\\u003cb\\u003e\"}", "headers": {"a": "1"}, "type": "EVENT"}`
+	c, err := notify.CanonicalEnvelope([]byte(in))
+	fmt.Println(string(c), err)
+
+	_, err = notify.CanonicalEnvelope([]byte(`{"type":"EVENT","headers":{"a":"1","a":"2"},"payload":"{}"}`))
+	fmt.Println(err)
+	// Output:
+	// {"type":"EVENT","headers":{"a":"1"},"payload":"{\"note\":\"<b>\"}"} <nil>
+	// invalid: invalid envelope: duplicate header "a"
+}
+
 func ExampleValidMetric() {
 	fmt.Println(notify.ValidMetric("disk.read.average.0", "KILOBYTES_PER_SECOND"))
 	fmt.Println(notify.ValidMetric("cpu.usage.average", "MEGAHERTZ"))

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -36,11 +37,10 @@ func appendString[S string | []byte](b []byte, s S) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if plain[c] {
-			i++
-			continue
+		if i = plainRun(s, i); i >= len(s) {
+			break
 		}
+		c := s[i]
 		if c < utf8.RuneSelf {
 			b = append(b, s[start:i]...)
 			switch c {
@@ -128,4 +128,34 @@ func appendBool(b []byte, v bool) []byte {
 		return append(b, "true"...)
 	}
 	return append(b, "false"...)
+}
+
+// Masks for plainRun's word-at-a-time test (see "Bit Twiddling Hacks": haszero and
+// hasless).
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plainRun returns the index of the first byte at or after i that plain does not
+// mark, or len(s). It tests eight bytes at a time: long runs of printable ASCII are
+// most of a notification.
+func plainRun[S string | []byte](s S, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8]
+		x := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		q := x ^ (lsb * '"')
+		bs := x ^ (lsb * '\\')
+		// A byte from 0x80, below 0x20, equal to '"' or equal to '\\' sets its high
+		// bit. Borrows can set bits above a byte that is really flagged, never below
+		// it, so the lowest set bit marks the first such byte.
+		if m := (x | (x-lsb*0x20)&^x | (q-lsb)&^q | (bs-lsb)&^bs) & msb; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(s) && plain[s[i]] {
+		i++
+	}
+	return i
 }

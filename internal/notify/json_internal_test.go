@@ -126,6 +126,10 @@ func FuzzCanonicalJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		got, err := appendCanonicalJSON(nil, in)
 		want, werr := appendCanonicalJSONTokens(nil, in)
+		// ParseEnvelope and AppendEnvelope skip json.Valid on what the scanner accepted.
+		if err == nil && !json.Valid(in) {
+			t.Fatalf("appendCanonicalJSON accepted %q, which json.Valid refuses", in)
+		}
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("appendCanonicalJSON(%q) error %v; oracle error %v", in, err, werr)
 		}
@@ -208,4 +212,50 @@ func appendCanonicalJSONTokens(b, src []byte) ([]byte, error) {
 		return nil, errJSONTrailing
 	}
 	return b, nil
+}
+
+// FuzzScannerString checks scanner.str against encoding/json's decoding of a JSON
+// string, and the flag that lets appendLastString copy the input: sc.canon must be
+// true exactly when the text between the quotes is appendString's output.
+func FuzzScannerString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u0000\u001f\u001F\u0008\u0041"`,
+		`"\u2028\u2029 "`, "\"\u2028\"", `"\ud83d\ude00\ud800\udc00x"`, `"\ud800\u0041"`, "\"\xff\xc3\"", `"\ufffd"`,
+		"\"\xef\xbf\xbd\"", `"é日本😀"`, `"abcdefghijklmnopq\"rstuvwxyz0123456789"`, `"unterminated`, "\"\x01\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		sc := scanner{s: in}
+		got, err := sc.str()
+		var want string
+		werr := json.Unmarshal(in, &want)
+		if err == nil && sc.i != len(in) {
+			// str read a string and stopped; encoding/json sees trailing data.
+			werr = json.Unmarshal(in[:sc.i], &want)
+		}
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("str(%q) error %v; encoding/json error %v", in, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if string(got) != want {
+			t.Fatalf("str(%q) = %q; encoding/json %q", in, got, want)
+		}
+		enc := appendString(nil, got)
+		if canon := string(enc) == `"`+string(sc.raw)+`"`; sc.canon != canon {
+			t.Fatalf("str(%q): canon = %v; appendString writes %s from raw %q", in, sc.canon, enc, sc.raw)
+		}
+		if b := sc.appendLastString([]byte("x"), got); !bytes.Equal(b[1:], enc) {
+			t.Fatalf("appendLastString(%q) = %s; appendString %s", in, b[1:], enc)
+		}
+		for i := 0; i <= len(in); i++ {
+			want := i
+			for want < len(in) && plain[in[want]] {
+				want++
+			}
+			if got := plainRun(in, i); got != want {
+				t.Fatalf("plainRun(%q, %d) = %d; want %d", in, i, got, want)
+			}
+		}
+	})
 }

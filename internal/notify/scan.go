@@ -23,9 +23,14 @@ type scanner struct {
 	i       int
 	depth   int
 	scratch []byte // decoded string, reused
+	raw     []byte // the last string's text between its quotes
+	canon   bool   // whether raw is appendString's form of the last string
 }
 
 func (sc *scanner) ws() {
+	if sc.i < len(sc.s) && sc.s[sc.i] > ' ' {
+		return // the usual case: compact JSON
+	}
 	for sc.i < len(sc.s) {
 		switch sc.s[sc.i] {
 		case ' ', '\t', '\n', '\r':
@@ -54,84 +59,139 @@ func (sc *scanner) expect(c byte) bool {
 	return true
 }
 
-// str decodes the JSON string at the current position into sc.scratch and returns
-// it; the result is valid only until the next call.
+// str decodes the JSON string at the current position and returns it. When the
+// string holds no escape and no invalid UTF-8 the result is the input's own bytes (no
+// copy); otherwise it is decoded into sc.scratch. Either way it is valid only until
+// the next call and must not be modified. It also sets sc.raw to the string's text
+// between the quotes and sc.canon to whether that text is already what appendString
+// writes for the result, so that appendLastString can copy it.
 func (sc *scanner) str() ([]byte, error) {
 	if !sc.expect('"') {
 		return nil, errJSONSyntax
 	}
-	b := sc.scratch[:0]
 	s := sc.s
-	for {
-		start := sc.i
-		for sc.i < len(s) && s[sc.i] >= 0x20 && s[sc.i] != '"' && s[sc.i] != '\\' && s[sc.i] < utf8.RuneSelf {
-			sc.i++
-		}
-		b = append(b, s[start:sc.i]...)
+	var b []byte // decoded text so far, once a byte had to change
+	copied, canon := false, true
+	start := sc.i
+	from := start
+	for sc.i < len(s) {
+		sc.i = plainRun(s, sc.i)
 		if sc.i >= len(s) {
-			return nil, errJSONSyntax
+			break
 		}
 		c := s[sc.i]
 		switch {
 		case c == '"':
+			end := sc.i
 			sc.i++
+			sc.raw, sc.canon = s[from:end], canon
+			if !copied {
+				return s[start:end], nil
+			}
+			b = append(b, s[start:end]...)
 			sc.scratch = b
 			return b, nil
 		case c < 0x20:
 			return nil, errJSONSyntax
 		case c == '\\':
-			if sc.i+1 >= len(s) {
+			if !copied {
+				b, copied = sc.scratch[:0], true
+			}
+			b = append(b, s[start:sc.i]...)
+			var ok, escCanon bool
+			if b, ok, escCanon = sc.escape(b); !ok {
 				return nil, errJSONSyntax
 			}
-			e := s[sc.i+1]
-			sc.i += 2
-			switch e {
-			case '"', '\\', '/':
-				b = append(b, e)
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				r, ok := sc.hex4()
-				if !ok {
-					return nil, errJSONSyntax
-				}
-				if utf16.IsSurrogate(r) {
-					// A pair decodes to one rune; a lone surrogate to U+FFFD, and the
-					// following escape, if any, is read on its own (as encoding/json).
-					if sc.i+1 < len(s) && s[sc.i] == '\\' && s[sc.i+1] == 'u' {
-						save := sc.i
-						sc.i += 2
-						r2, ok := sc.hex4()
-						if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-							b = utf8.AppendRune(b, dec)
-							continue
-						}
-						sc.i = save
-					}
-					r = utf8.RuneError
-				}
-				b = utf8.AppendRune(b, r)
-			default:
-				return nil, errJSONSyntax
-			}
-		default: // multi-byte UTF-8
+			canon = canon && escCanon
+			start = sc.i
+		default: // from 0x80: valid UTF-8 stays in the run, invalid becomes U+FFFD
 			r, size := utf8.DecodeRune(s[sc.i:])
 			if r == utf8.RuneError && size == 1 {
+				if !copied {
+					b, copied = sc.scratch[:0], true
+				}
+				b = append(b, s[start:sc.i]...)
 				b = utf8.AppendRune(b, utf8.RuneError)
-			} else {
-				b = append(b, s[sc.i:sc.i+size]...)
+				canon = false // appendString writes U+FFFD, not the invalid byte
+				sc.i++
+				start = sc.i
+				continue
+			}
+			if r == '\u2028' || r == '\u2029' {
+				canon = false // appendString escapes them
 			}
 			sc.i += size
 		}
 	}
+	return nil, errJSONSyntax
+}
+
+// appendLastString appends v, the result of the last call to str, as appendString
+// does, copying the input's text when it is already in that form.
+func (sc *scanner) appendLastString(b, v []byte) []byte {
+	if !sc.canon {
+		return appendString(b, v)
+	}
+	b = append(b, '"')
+	b = append(b, sc.raw...)
+	return append(b, '"')
+}
+
+// escape decodes the escape sequence at sc.s[sc.i] (a backslash) and appends it to b.
+// canon reports whether appendString writes the decoded character as this very
+// escape.
+func (sc *scanner) escape(b []byte) (_ []byte, ok, canon bool) {
+	s := sc.s
+	if sc.i+1 >= len(s) {
+		return b, false, false
+	}
+	at := sc.i
+	e := s[sc.i+1]
+	sc.i += 2
+	switch e {
+	case '"', '\\':
+		return append(b, e), true, true
+	case '/':
+		return append(b, e), true, false
+	case 'b':
+		return append(b, '\b'), true, true
+	case 'f':
+		return append(b, '\f'), true, true
+	case 'n':
+		return append(b, '\n'), true, true
+	case 'r':
+		return append(b, '\r'), true, true
+	case 't':
+		return append(b, '\t'), true, true
+	case 'u':
+		r, ok := sc.hex4()
+		if !ok {
+			return b, false, false
+		}
+		if utf16.IsSurrogate(r) {
+			// A pair decodes to one rune; a lone surrogate to U+FFFD, and the
+			// following escape, if any, is read on its own (as encoding/json).
+			if sc.i+1 < len(s) && s[sc.i] == '\\' && s[sc.i+1] == 'u' {
+				save := sc.i
+				sc.i += 2
+				r2, ok := sc.hex4()
+				if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+					return utf8.AppendRune(b, dec), true, false
+				}
+				sc.i = save
+			}
+			r = utf8.RuneError
+		}
+		switch {
+		case r == '\u2028' || r == '\u2029':
+			canon = true // only digits: one spelling
+		case r < 0x20 && r != '\b' && r != '\f' && r != '\n' && r != '\r' && r != '\t':
+			// \u00xx with lowercase hex digits, the escape's only canonical spelling.
+			canon = s[at+2] == '0' && s[at+3] == '0' && s[at+4] == hexDigits[r>>4] && s[at+5] == hexDigits[r&0xf]
+		}
+		return utf8.AppendRune(b, r), true, canon
+	}
+	return b, false, false
 }
 
 func (sc *scanner) hex4() (rune, bool) {
@@ -226,7 +286,7 @@ func (sc *scanner) value(b []byte) ([]byte, error) {
 				if err != nil {
 					return nil, err
 				}
-				b = appendString(b, key)
+				b = sc.appendLastString(b, key)
 				if !sc.expect(':') {
 					return nil, errJSONSyntax
 				}
@@ -251,7 +311,7 @@ func (sc *scanner) value(b []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return appendString(b, v), nil
+		return sc.appendLastString(b, v), nil
 	case 't':
 		if sc.literal("true") {
 			return append(b, "true"...), nil
@@ -281,7 +341,11 @@ func (sc *scanner) value(b []byte) ([]byte, error) {
 // by appendString (so \u003c becomes '<'), numbers as written. Applied to its own
 // output it returns the same bytes. Nesting deeper than maxJSONDepth is refused.
 func appendCanonicalJSON(b, src []byte) ([]byte, error) {
-	sc := scanner{s: src}
+	// Strings with escapes are decoded into scratch; a pooled one saves growing it.
+	sp := getBuf()
+	defer putBuf(sp)
+	sc := scanner{s: src, scratch: *sp}
+	defer func() { *sp = sc.scratch[:0] }()
 	out, err := sc.value(b)
 	if err != nil {
 		return nil, err

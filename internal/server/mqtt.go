@@ -93,11 +93,10 @@ func validateNotification(t string, payload []byte) ([]byte, error) {
 	if err := topic.ValidateNotification(t); err != nil {
 		return nil, vcd.Wrap(vcd.CodeInvalid, err, "The topic is not a notification topic.")
 	}
-	env, err := notify.ParseEnvelope(payload)
-	if err != nil {
-		return nil, err
-	}
-	return notify.Canonical(env), nil
+	// Straight from the producer's bytes to the canonical copy the log keeps, without
+	// an Envelope: the same checks, errors and bytes as Canonical(ParseEnvelope(payload))
+	// at a fraction of the cost (this runs for every message a producer publishes).
+	return notify.CanonicalEnvelope(payload)
 }
 
 // runFeed delivers every message appended to the log from now on to the broker, in
