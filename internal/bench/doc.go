@@ -8,9 +8,19 @@
 //
 //	herald-bench fanout        -rate 1000,5000,0 -qos 0 [-via mqtt|rest]
 //	herald-bench slow-consumer -rate 2000 -slow-delay 0
-//	herald-bench idle          -conns 19000 -src 127.0.0.1,127.0.0.2
-//	herald-bench connect-storm -conns 20000 -workers 64 -src 127.0.0.1,…,127.0.0.8
-//	herald-bench plot          -o fanout.png herald.jsonl mosquitto.jsonl
+//	herald-bench idle          -conns 2000,5000,10000,19000 -src 127.0.0.1,127.0.0.2
+//	herald-bench connect-storm -conns 20000 -workers 8,32,64,128 -src 127.0.0.1,…,127.0.0.8
+//	herald-bench metrics       -orgs 10 -vapps 100 -vms 10 -rate 100000 -interval 5s
+//	herald-bench plot          [-scenario idle] [-o idle.png] herald.jsonl mosquitto.jsonl
+//
+// -rate, idle's -conns and connect-storm's -workers take one value or
+// comma-separated steps, one result each: idle's steps are running totals (the
+// connections of a step stay open through the next, so memory is measured against
+// connections open), connect-storm runs one storm of -conns per -workers step, each
+// after the server has closed the last one's connections. plot draws the two
+// charts of one scenario (fanout, slow-consumer, idle or connect-storm; by default
+// that of the first result), one line per target. metrics is herald only: VM
+// samples posted through the API and the METRICS envelopes they become.
 //
 // Each load command takes -target herald (default; -url, -admin and
 // HERALD_ADMIN_PASSWORD) or -target mosquitto (a private mosquitto is started on a
@@ -54,18 +64,19 @@
 //   - connects per second: WebSocket upgrade + CONNECT/CONNACK + SUBSCRIBE/SUBACK
 //     completed per second (idle, connect-storm);
 //   - memory per connection: the server's VmRSS (/proc/<pid>/status; the process
-//     found by -pid or as the owner of the listening port) before and after opening
-//     the idle connections, divided by their number.
+//     found by -pid or as the owner of the listening port) before opening the idle
+//     connections and after each step, the difference divided by the connections open.
 //
 // # Limits of one machine
 //
 // One source address gives about 28,000 ephemeral ports towards one server port,
 // and herald limits logins and WebSocket upgrades per client address: -src spreads
 // connections over several loopback addresses (127.0.0.0/8 needs no setup on
-// Linux). The tool needs one file descriptor per connection: idle lowers -conns to
-// what this process's and the server's open-file limits allow, and says so. herald
-// allows 100 connections per principal by default, so idle spreads its connections
-// over all the provisioned users. Run herald for benchmarks with a configuration
-// that raises http.loginRatePerMinute and mqtt.connectsPerSecondPerIP and lowers
-// auth.passwordCost (provisioning logs in every user; docs/PERFORMANCE.md).
+// Linux). The tool needs one file descriptor per connection: idle lowers -conns (its
+// largest step; steps above are dropped) to what this process's and the server's
+// open-file limits allow, and says so. herald allows 100 connections per principal
+// by default, so idle spreads its connections over all the provisioned users. Run
+// herald for benchmarks with a configuration that raises http.loginRatePerMinute
+// and mqtt.connectsPerSecondPerIP and lowers auth.passwordCost (provisioning logs
+// in every user; docs/PERFORMANCE.md).
 package bench

@@ -16,13 +16,20 @@ import (
 )
 
 func (e env) plot(args []string) error {
-	fs := e.newFlagSet("plot", "Read -json result lines of fanout runs (files, or stdin when none are given) and\n"+
-		"write a PNG with two charts against the offered load (sent/s): deliveries per second,\n"+
-		"and p99 latency in ms; one line per target and QoS.\n\n"+
+	fs := e.newFlagSet("plot", "Read -json result lines (files, or stdin when none are given) and write a PNG with\n"+
+		"two charts of one scenario, one line per target (and QoS):\n"+
+		"  fanout         deliveries/s and p99 latency against the offered load (sent/s)\n"+
+		"  slow-consumer  the same for the fast subscribers, without and with the slow one (+SLOW)\n"+
+		"  idle           server bytes per connection and server RSS against connections open\n"+
+		"  connect-storm  connects/s and p99 connect latency against -workers (concurrent attempts)\n\n"+
 		"  herald-bench plot -o fanout.png herald.jsonl mosquitto.jsonl")
-	out := fs.String("o", "fanout.png", "output PNG file")
+	out := fs.String("o", "", "output PNG file (default: <scenario>.png)")
+	scenario := fs.String("scenario", "", "scenario to plot when the input holds several (default: that of the first result)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *scenario != "" && plotSpecs[*scenario] == nil {
+		return &usageError{fmt.Sprintf("-scenario %q: plot draws %s", *scenario, plottable())}
 	}
 	var results []Result
 	readAll := func(r io.Reader, name string) error {
@@ -57,57 +64,173 @@ func (e env) plot(args []string) error {
 			return err
 		}
 	}
-	series := fanoutSeries(results)
-	if len(series) == 0 {
-		return fmt.Errorf("no fanout results to plot")
+	if len(results) == 0 {
+		return fmt.Errorf("no results to plot")
 	}
-	f, err := os.Create(*out)
+	name := *scenario
+	if name == "" {
+		name = results[0].Scenario
+	}
+	spec := plotSpecs[name]
+	if spec == nil {
+		return fmt.Errorf("the first result is of scenario %q; plot draws %s (choose with -scenario)", name, plottable())
+	}
+	ss := seriesFor(name, results)
+	if len(ss) == 0 {
+		return fmt.Errorf("no %s results with figures to plot", name)
+	}
+	path := *out
+	if path == "" {
+		path = name + ".png"
+	}
+	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("create plot: %w", err)
 	}
-	if err := writePlot(f, series); err != nil {
+	if err := writePlot(f, spec, ss); err != nil {
 		f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write plot: %w", err)
 	}
-	fmt.Fprintf(e.stderr, "herald-bench: wrote %s (%d series)\n", *out, len(series))
+	fmt.Fprintf(e.stderr, "herald-bench: wrote %s (%s, %d series)\n", path, name, len(ss))
 	return nil
 }
 
-// series is one line of the plot: a target at one QoS, points sorted by load.
+// series is one line of the plot: a target (at one QoS, …), points sorted by x.
 type series struct {
 	label  string
-	points [][3]float64 // sent/s, deliveries/s, p99 ms
+	points [][3]float64 // x, then the y of each of the two charts
 }
 
-// fanoutSeries groups fanout results by target and QoS.
-func fanoutSeries(results []Result) []series {
+// chart is one of the two charts of a plot: its title and what it shows of a result.
+type chart struct {
+	title string
+	y     func(r *Result) float64
+}
+
+// plotSpec says how to plot a scenario.
+type plotSpec struct {
+	xTitle string
+	// x returns a result's x value, and false for a result without the figures
+	// plotted (an unmeasured step, memory unknown).
+	x func(r *Result) (float64, bool)
+	// label names the line of a result; qosApart is set when the scenario's
+	// results hold several QoS, which must not share a line.
+	label  func(r *Result, qosApart bool) string
+	charts [2]chart
+}
+
+// plotSpecs are the scenarios plot draws.
+var plotSpecs = map[string]*plotSpec{
+	"fanout": {
+		xTitle: "OFFERED LOAD (SENT/S)",
+		x:      func(r *Result) (float64, bool) { return r.SentRate, r.SentRate > 0 },
+		label:  func(r *Result, _ bool) string { return targetLabel(r, true) },
+		charts: [2]chart{
+			{"DELIVERIES/S", func(r *Result) float64 { return r.DeliveriesPerSec }},
+			{"P99 LATENCY (MS)", func(r *Result) float64 { return r.P99 }},
+		},
+	},
+	// slow-consumer results are the fast subscribers' figures; the steps run with
+	// the slow subscriber connected are named "with-slow" (runFanout).
+	"slow-consumer": {
+		xTitle: "OFFERED LOAD (SENT/S)",
+		x:      func(r *Result) (float64, bool) { return r.SentRate, r.SentRate > 0 },
+		label: func(r *Result, _ bool) string {
+			if r.Step == "with-slow" {
+				return targetLabel(r, true) + " +SLOW"
+			}
+			return targetLabel(r, true)
+		},
+		charts: [2]chart{
+			{"DELIVERIES/S, FAST SUBSCRIBERS", func(r *Result) float64 { return r.DeliveriesPerSec }},
+			{"P99 LATENCY (MS), FAST SUBSCRIBERS", func(r *Result) float64 { return r.P99 }},
+		},
+	},
+	"idle": {
+		xTitle: "CONNECTIONS OPEN",
+		x:      func(r *Result) (float64, bool) { return float64(r.Conn), r.Conn > 0 && r.RSSAfter > 0 },
+		label:  targetLabel,
+		charts: [2]chart{
+			{"SERVER KIB PER CONNECTION", func(r *Result) float64 { return r.BytesPerConn / (1 << 10) }},
+			{"SERVER RSS (MIB)", func(r *Result) float64 { return float64(r.RSSAfter) / (1 << 20) }},
+		},
+	},
+	// connect-storm results carry their -workers step in Step (runStorm).
+	"connect-storm": {
+		xTitle: "WORKERS (CONCURRENT CONNECTION ATTEMPTS)",
+		x: func(r *Result) (float64, bool) {
+			w, err := strconv.Atoi(r.Step)
+			return float64(w), err == nil && w > 0 && r.Conn > 0
+		},
+		label: targetLabel,
+		charts: [2]chart{
+			{"CONNECTS/S", func(r *Result) float64 { return r.ConnectsPerSec }},
+			{"P99 CONNECT LATENCY (MS)", func(r *Result) float64 { return r.P99 }},
+		},
+	},
+}
+
+// plottable lists the scenarios plot draws, for errors.
+func plottable() string {
+	names := make([]string, 0, len(plotSpecs))
+	for n := range plotSpecs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// targetLabel is "HERALD", with " QOS1" when withQoS.
+func targetLabel(r *Result, withQoS bool) string {
+	if withQoS {
+		return strings.ToUpper(r.Target) + " QOS" + strconv.Itoa(r.QoS)
+	}
+	return strings.ToUpper(r.Target)
+}
+
+// seriesFor groups the results of scenario (which must be in plotSpecs) into lines,
+// sorted by label, each with its points sorted by x.
+func seriesFor(scenario string, results []Result) []series {
+	spec := plotSpecs[scenario]
+	qos := map[int]bool{}
+	for _, r := range results {
+		if r.Scenario == scenario {
+			qos[r.QoS] = true
+		}
+	}
 	by := map[string]*series{}
 	var keys []string
-	for _, r := range results {
-		if r.Scenario != "fanout" || r.SentRate <= 0 {
+	for i := range results {
+		r := &results[i]
+		if r.Scenario != scenario {
 			continue
 		}
-		k := strings.ToUpper(r.Target) + " QOS" + strconv.Itoa(r.QoS)
+		x, ok := spec.x(r)
+		if !ok {
+			continue
+		}
+		k := spec.label(r, len(qos) > 1)
 		if by[k] == nil {
 			by[k] = &series{label: k}
 			keys = append(keys, k)
 		}
-		by[k].points = append(by[k].points, [3]float64{r.SentRate, r.DeliveriesPerSec, r.P99})
+		by[k].points = append(by[k].points, [3]float64{x, spec.charts[0].y(r), spec.charts[1].y(r)})
 	}
 	sort.Strings(keys)
 	out := make([]series, 0, len(keys))
 	for _, k := range keys {
 		s := by[k]
-		sort.Slice(s.points, func(i, j int) bool { return s.points[i][0] < s.points[j][0] })
+		sort.SliceStable(s.points, func(i, j int) bool { return s.points[i][0] < s.points[j][0] })
 		out = append(out, *s)
 	}
 	return out
 }
 
-// Plot geometry: two charts side by side.
+// Plot geometry: two charts side by side, the legend below in rows of
+// legendCols; the image grows by a legend row for more than two rows.
 const (
 	plotW, plotH  = 1000, 420
 	chartW        = 400
@@ -116,38 +239,68 @@ const (
 	marginT       = 50
 	chartGap      = 100
 	legendTop     = plotH - 26
+	legendCols    = 4
+	legendColW    = 230
+	legendRowH    = 16
 	fontScale     = 2
 	glyphW, glyph = 3, 5
 )
 
+// plotHeight is the height of a plot with n series.
+func plotHeight(n int) int {
+	rows := (n + legendCols - 1) / legendCols
+	return plotH + max(rows-2, 0)*legendRowH
+}
+
+// chartRect is the frame of chart c (0 or 1).
+func chartRect(c int) image.Rectangle {
+	x0 := marginL + c*(chartW+chartGap)
+	return image.Rect(x0, marginT, x0+chartW, marginT+chartH)
+}
+
+// toPixel maps (x, y) of a chart whose axes end at maxX and maxY into its frame r;
+// values outside the axes (a negative memory difference) stay on the frame.
+func toPixel(r image.Rectangle, x, y, maxX, maxY float64) image.Point {
+	scale := func(v, m float64, n int) int {
+		if !(v > 0) { // also NaN
+			return 0
+		}
+		return min(int(v/m*float64(n)), n)
+	}
+	return image.Pt(r.Min.X+scale(x, maxX, r.Dx()), r.Max.Y-scale(y, maxY, r.Dy()))
+}
+
 // seriesColor colours the series in order.
 func seriesColor(i int) color.RGBA {
-	palette := [...]color.RGBA{{31, 119, 180, 255}, {214, 39, 40, 255}, {44, 160, 44, 255}, {148, 103, 189, 255}, {255, 127, 14, 255}, {23, 190, 207, 255}}
+	palette := [...]color.RGBA{{31, 119, 180, 255}, {214, 39, 40, 255}, {44, 160, 44, 255}, {148, 103, 189, 255},
+		{255, 127, 14, 255}, {23, 190, 207, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {188, 189, 34, 255}, {127, 127, 127, 255}}
 	return palette[i%len(palette)]
 }
 
-// writePlot draws the two charts and a legend as a PNG.
-func writePlot(w io.Writer, ss []series) error {
-	img := image.NewRGBA(image.Rect(0, 0, plotW, plotH))
+// writePlot draws the two charts of spec and a legend as a PNG.
+func writePlot(w io.Writer, spec *plotSpec, ss []series) error {
+	img := image.NewRGBA(image.Rect(0, 0, plotW, plotHeight(len(ss))))
 	fill(img, img.Bounds(), color.RGBA{255, 255, 255, 255})
-	var maxX, maxD, maxL float64
+	black, grey := color.RGBA{0, 0, 0, 255}, color.RGBA{80, 80, 80, 255}
+	var maxX float64
+	var maxY [2]float64
 	for _, s := range ss {
 		for _, p := range s.points {
-			maxX, maxD, maxL = math.Max(maxX, p[0]), math.Max(maxD, p[1]), math.Max(maxL, p[2])
+			maxX = math.Max(maxX, p[0])
+			maxY[0], maxY[1] = math.Max(maxY[0], p[1]), math.Max(maxY[1], p[2])
 		}
 	}
-	for c, title := range []string{"DELIVERIES/S", "P99 MS"} {
-		x0 := marginL + c*(chartW+chartGap)
-		maxY := [2]float64{maxD, maxL}[c]
-		r := image.Rect(x0, marginT, x0+chartW, marginT+chartH)
-		drawText(img, x0, marginT-30, title, color.RGBA{0, 0, 0, 255})
-		axes(img, r, niceMax(maxX), niceMax(maxY))
+	maxX = niceMax(maxX)
+	for c, ch := range spec.charts {
+		r := chartRect(c)
+		top := niceMax(maxY[c])
+		drawText(img, r.Min.X, marginT-30, ch.title, black)
+		axes(img, r, maxX, top)
 		for i, s := range ss {
 			col := seriesColor(i)
 			var prev image.Point
 			for j, p := range s.points {
-				pt := image.Pt(r.Min.X+int(p[0]/niceMax(maxX)*float64(chartW)),
-					r.Max.Y-int(p[1+c]/niceMax(maxY)*float64(chartH)))
+				pt := toPixel(r, p[0], p[1+c], maxX, top)
 				fill(img, image.Rect(pt.X-3, pt.Y-3, pt.X+4, pt.Y+4), col)
 				if j > 0 {
 					line(img, prev, pt, col)
@@ -155,16 +308,14 @@ func writePlot(w io.Writer, ss []series) error {
 				prev = pt
 			}
 		}
+		drawText(img, r.Min.X+(chartW-textWidth(spec.xTitle))/2, r.Max.Y+30, spec.xTitle, grey)
 	}
 	for i, s := range ss {
-		x := marginL + (i%3)*300
-		y := legendTop + (i/3)*16
-		col := seriesColor(i)
-		fill(img, image.Rect(x, y, x+20, y+10), col)
-		drawText(img, x+28, y, s.label, color.RGBA{0, 0, 0, 255})
+		x := marginL + (i%legendCols)*legendColW
+		y := legendTop + (i/legendCols)*legendRowH
+		fill(img, image.Rect(x, y, x+20, y+10), seriesColor(i))
+		drawText(img, x+28, y, s.label, black)
 	}
-	drawText(img, marginL+chartW/2-60, marginT+chartH+30, "OFFERED LOAD (SENT/S)", color.RGBA{80, 80, 80, 255})
-	drawText(img, marginL+chartW+chartGap+chartW/2-60, marginT+chartH+30, "OFFERED LOAD (SENT/S)", color.RGBA{80, 80, 80, 255})
 	if err := png.Encode(w, img); err != nil {
 		return fmt.Errorf("encode png: %w", err)
 	}
@@ -287,18 +438,32 @@ func font(r rune) [glyph]byte {
 		return [5]byte{2, 1, 1, 1, 2}
 	case '-':
 		return [5]byte{0, 0, 7, 0, 0}
+	case '+':
+		return [5]byte{0, 2, 7, 2, 0}
+	case ':':
+		return [5]byte{0, 2, 0, 2, 0}
+	case ',':
+		return [5]byte{0, 0, 0, 2, 4}
 	case 'A':
 		return [5]byte{2, 5, 7, 5, 5}
+	case 'B':
+		return [5]byte{6, 5, 6, 5, 6}
+	case 'C':
+		return [5]byte{7, 4, 4, 4, 7}
 	case 'D':
 		return [5]byte{6, 5, 5, 5, 6}
 	case 'E':
 		return [5]byte{7, 4, 6, 4, 7}
 	case 'F':
 		return [5]byte{7, 4, 6, 4, 4}
+	case 'G':
+		return [5]byte{7, 4, 5, 5, 7}
 	case 'H':
 		return [5]byte{5, 5, 7, 5, 5}
 	case 'I':
 		return [5]byte{7, 2, 2, 2, 7}
+	case 'J':
+		return [5]byte{1, 1, 1, 5, 7}
 	case 'K':
 		return [5]byte{5, 5, 6, 5, 5}
 	case 'L':
@@ -323,8 +488,14 @@ func font(r rune) [glyph]byte {
 		return [5]byte{5, 5, 5, 5, 7}
 	case 'V':
 		return [5]byte{5, 5, 5, 5, 2}
+	case 'W':
+		return [5]byte{5, 5, 7, 7, 5}
+	case 'X':
+		return [5]byte{5, 5, 2, 5, 5}
 	case 'Y':
 		return [5]byte{5, 5, 2, 2, 2}
+	case 'Z':
+		return [5]byte{7, 1, 2, 4, 7}
 	}
 	return [5]byte{} // space and anything unknown
 }

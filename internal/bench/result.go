@@ -150,6 +150,7 @@ func columnsFor(scenario string) []column {
 	case "connect-storm":
 		return []column{
 			{"target", func(r *Result) string { return r.Target }},
+			{"workers", func(r *Result) string { return r.Step }},
 			{"conns", func(r *Result) string { return strconv.Itoa(r.Conn) }},
 			{"seconds", func(r *Result) string { return num(r.Seconds) }},
 			{"connects/s", func(r *Result) string { return num(r.ConnectsPerSec) }},

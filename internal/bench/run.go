@@ -37,7 +37,7 @@ Commands:
   idle            as many authenticated idle subscribers as the file limits allow; server memory per connection
   connect-storm   connects + subscribes per second (token verification on herald)
   metrics         VM samples ingested per second; METRICS envelopes per interval and their latency
-  plot            a PNG of deliveries/s and p99 latency against offered load, from -json output
+  plot            a PNG of one scenario's two charts (fanout, slow-consumer, idle, connect-storm), from -json output
 
 Run "herald-bench <command> -h" for the flags of a command.
 `
