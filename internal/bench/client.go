@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/heraldmq/herald/internal/mqtt"
 )
 
@@ -20,8 +18,8 @@ import (
 // ephemeral ports towards one server port, and herald limits connects and logins
 // per client address.
 type dialer struct {
-	wsURL   string         // ws://host:port/path or wss://…
-	clients []*http.Client // one per source address
+	ep      *wsEndpoint   // the parsed ws:// or wss:// URL
+	dialers []*net.Dialer // one per source address
 	next    atomic.Uint64
 }
 
@@ -35,12 +33,26 @@ func newDialer(wsURL string, srcs []string, tlsCfg *tls.Config) (*dialer, error)
 	if err := checkLoopback(u.Hostname()); err != nil {
 		return nil, err
 	}
-	return &dialer{wsURL: wsURL, clients: httpClients(srcs, tlsCfg)}, nil
+	ep, err := newWSEndpoint(wsURL, tlsCfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &dialer{ep: ep}
+	if len(srcs) == 0 {
+		srcs = []string{""}
+	}
+	for _, s := range srcs {
+		nd := &net.Dialer{Timeout: 10 * time.Second}
+		if s != "" {
+			nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(s)}
+		}
+		d.dialers = append(d.dialers, nd)
+	}
+	return d, nil
 }
 
 // httpClients returns one HTTP client per source address (or one with no source
-// address when srcs is empty). Their transports keep no idle connections: each
-// WebSocket takes its connection over.
+// address when srcs is empty), for the REST calls of provisioning.
 func httpClients(srcs []string, tlsCfg *tls.Config) []*http.Client {
 	if len(srcs) == 0 {
 		srcs = []string{""}
@@ -77,8 +89,7 @@ func checkLoopback(host string) error {
 // conn is one MQTT 3.1.1 client connection over WebSocket. Its packets are read
 // by one goroutine (r) and written by one goroutine at a time.
 type conn struct {
-	ws  *websocket.Conn
-	nc  net.Conn
+	nc  net.Conn // a *wsConn: Write sends one binary message
 	r   *mqtt.Reader
 	buf []byte // write buffer
 }
@@ -97,23 +108,12 @@ type connectOpts struct {
 // successful CONNACK. ctx bounds the handshake; the connection lives until
 // close.
 func (d *dialer) dial(ctx context.Context, o connectOpts) (*conn, error) {
-	c := d.clients[int(d.next.Add(1))%len(d.clients)]
-	hdr := http.Header{}
-	if o.bearer != "" {
-		hdr.Set("Authorization", "Bearer "+o.bearer)
-	}
-	ws, resp, err := websocket.Dial(ctx, d.wsURL, &websocket.DialOptions{
-		HTTPClient: c, HTTPHeader: hdr, Subprotocols: []string{"mqtt"},
-	})
+	nd := d.dialers[int(d.next.Add(1)%uint64(len(d.dialers)))]
+	nc, err := d.ep.dial(ctx, nd, o.bearer)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("websocket upgrade: %s: %w", resp.Status, err)
-		}
-		return nil, fmt.Errorf("websocket upgrade: %w", err)
+		return nil, err
 	}
-	// The connection outlives ctx, which only bounds the handshake.
-	nc := websocket.NetConn(context.WithoutCancel(ctx), ws, websocket.MessageBinary)
-	cn := &conn{ws: ws, nc: nc, r: mqtt.NewReader(nc, 0)}
+	cn := &conn{nc: nc, r: mqtt.NewReader(nc, 0)}
 	cn.r.SetVersion(mqtt.Version311)
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 	defer stop()
@@ -186,7 +186,7 @@ func (c *conn) subscribe(ctx context.Context, filter string, qos byte) error {
 // close closes the connection at once, without a WebSocket close handshake (which
 // would wait for a peer that may not be reading).
 func (c *conn) close() {
-	_ = c.ws.CloseNow()
+	_ = c.nc.Close()
 }
 
 // disconnect sends DISCONNECT, then closes.
