@@ -73,9 +73,9 @@ type conn struct {
 	wdirty     atomic.Bool // work was signalled since the writer last looked
 
 	// Set by serve for run and end.
-	stopClosing func() bool   // stops the close hook (closing)
-	graceDone   chan struct{} // closed when closing has run
-	timers      []*time.Timer // keepalive and token expiry
+	hook      atomic.Int32  // the close hook's state: hookNone, hookHandshake, …
+	graceDone chan struct{} // closed when closing has run
+	timers    []*time.Timer // keepalive and token expiry
 
 	// Parking (park.go).
 	raw         syscall.RawConn     // the socket to watch, nil when the connection never parks
@@ -93,8 +93,8 @@ type conn struct {
 	prev        *conn          // the connection this one took over, until openSession has waited for it
 	saved       chan struct{}  // closed when cleanup has saved (or dropped) the session
 	loopDone    chan struct{}  // closed when sessionLoop returns; nil when it never ran
-	rev         uint64         // the stored record's revision; handshake, then sessionLoop, then cleanup
-	lastSave    time.Time      // same owners as rev
+	rev         uint64         // the stored record's revision; written under persistState.save (lockSave)
+	lastSave    time.Time      // same guard as rev
 	closeExpiry *time.Duration // a 5.0 DISCONNECT's new expiry; reader only
 	replayed    int            // messages the running catchUp queued; session loop only
 }
@@ -111,10 +111,53 @@ func newConn(ctx context.Context, b *Broker, nc net.Conn, pre *vcd.Principal) *c
 	}
 	c.wrun.Store(true) // no writer before the CONNACK is written
 	c.ctx, c.cancel = context.WithCancel(ctx)
+	if ctx.Done() != nil {
+		// A cancellable parent (ServeConn's contract) fires the close hook
+		// too, until the connection's own cancel unregisters it. The
+		// WebSocket handler's parent is not cancellable and costs nothing.
+		cancel := c.cancel
+		stop := context.AfterFunc(ctx, func() { c.closeReason(-1) })
+		c.cancel = func() { cancel(); stop() }
+	}
 	c.reason.Store(-1)
 	c.logger = newConnLogger(b.logger, c)
 	return c
 }
+
+// The close hook: what a request to close the connection sets off besides
+// cancelling ctx. It is a state word rather than a context.AfterFunc because
+// those cost each of tens of thousands of idle connections a registration
+// map in its context (about 600 bytes, issue 7).
+const (
+	hookNone      int32 = iota // no hook armed
+	hookHandshake              // during CONNECT: close nc, to unblock the read
+	hookClosing                // after CONNACK: run closing
+	hookFired                  // the hook has started
+	hookStopped                // end stopped the closing hook before it fired
+)
+
+// armHook arms the hook h (from hookNone) and fires it at once if the
+// connection was already asked to close.
+func (c *conn) armHook(h int32) {
+	c.hook.Store(h)
+	if c.ctx.Err() != nil {
+		c.fireHook()
+	}
+}
+
+// fireHook starts the armed hook, once, on a goroutine of its own (closing
+// and even a TLS nc.Close may block, and closeWith must not).
+func (c *conn) fireHook() {
+	switch {
+	case c.hook.CompareAndSwap(hookHandshake, hookFired):
+		go func() { _ = c.nc.Close() }()
+	case c.hook.CompareAndSwap(hookClosing, hookFired):
+		go c.closing()
+	}
+}
+
+// disarmHook stops the armed hook h and reports whether it had not fired.
+func (c *conn) disarmHook(h, to int32) bool { return c.hook.CompareAndSwap(h, to) }
 
 // closeWith asks the connection to close; the first reason given wins. It
 // never blocks, so it may be called with any lock held.
@@ -123,6 +166,7 @@ func (c *conn) closeWith(r mqtt.ReasonCode) { c.closeReason(int32(r)) }
 func (c *conn) closeReason(r int32) {
 	c.reason.CompareAndSwap(-1, r)
 	c.cancel()
+	c.fireHook()
 }
 
 func (c *conn) principalOrNil() *vcd.Principal { return c.principal.Load() }
@@ -144,9 +188,9 @@ func (c *conn) serve() (parked bool) {
 	// Until the writer exists nothing else closes nc, so a close request
 	// (Close, revocation, takeover) during the handshake closes it directly to
 	// unblock the read.
-	stop := context.AfterFunc(c.ctx, func() { _ = c.nc.Close() })
+	c.armHook(hookHandshake)
 	ok := c.handshake()
-	if !stop() || !ok {
+	if !c.disarmHook(hookHandshake, hookNone) || !ok {
 		_ = c.nc.Close()
 		c.cleanup()
 		c.cancel()
@@ -167,7 +211,7 @@ func (c *conn) serve() (parked bool) {
 	c.wrun.Store(false)
 	c.kick()
 	c.graceDone = make(chan struct{})
-	c.stopClosing = context.AfterFunc(c.ctx, c.closing)
+	c.armHook(hookClosing)
 	if c.persistent() {
 		// Replays the backlog and saves the session; exits when ctx is done.
 		c.loopDone = make(chan struct{})
@@ -186,8 +230,8 @@ func (c *conn) serve() (parked bool) {
 	return c.run(false)
 }
 
-// closing runs once the connection is asked to close (a context.AfterFunc
-// hook, on a goroutine of its own). It starts the writer that sends the 5.0
+// closing runs once the connection is asked to close (the close hook, on a
+// goroutine of its own). It starts the writer that sends the 5.0
 // DISCONNECT, resumes a parked reader (which has no other way to notice),
 // and gives the writer closeGrace to finish before closing nc under a Write
 // that a client which does not read keeps blocked. It exits when the writer
@@ -226,7 +270,7 @@ func (c *conn) end() {
 	if c.loopDone != nil {
 		<-c.loopDone
 	}
-	if !c.stopClosing() {
+	if !c.disarmHook(hookClosing, hookStopped) {
 		<-c.graceDone
 	}
 	for _, t := range c.timers {
@@ -569,7 +613,7 @@ func (c *conn) handle(pkt mqtt.Packet) bool {
 	case *mqtt.Subscribe:
 		return c.onSubscribe(p)
 	case *mqtt.Unsubscribe:
-		c.onUnsubscribe(p)
+		return c.onUnsubscribe(p)
 	case *mqtt.Pingreq:
 		c.s.queueCtrl(&mqtt.Pingresp{}, c.version)
 	case *mqtt.Disconnect:
@@ -604,8 +648,12 @@ func (c *conn) onAck(t mqtt.Type, id uint16, reason mqtt.ReasonCode) bool {
 }
 
 // onSubscribe authorizes each filter on its own (VCD-COMPAT §7.2, §7.3),
+// makes the granted ones durable for a persistent session (commitSubs),
 // answers SUBACK and then queues the retained messages the new
-// subscriptions receive.
+// subscriptions receive. A subscription that could not be stored is refused
+// with 0x80 (Unspecified error; 3.1.1's Failure) and the session keeps its
+// previous subscriptions: a SUBACK never claims what a resumption elsewhere
+// would not find.
 func (c *conn) onSubscribe(sp *mqtt.Subscribe) bool {
 	var id uint32
 	if sp.Props != nil && len(sp.Props.SubscriptionIdentifiers) > 0 {
@@ -614,18 +662,34 @@ func (c *conn) onSubscribe(sp *mqtt.Subscribe) bool {
 		id = sp.Props.SubscriptionIdentifiers[0]
 	}
 	codes := make([]mqtt.ReasonCode, len(sp.Subscriptions))
-	var retained []*subscription
+	plan := make([]subChange, 0, len(sp.Subscriptions))
 	for i, sub := range sp.Subscriptions {
-		ns, isNew, code := c.subscribe(sub, id)
+		ch, code := c.planSubscribe(sub, id, plan)
 		codes[i] = code
-		if ns == nil || c.b.cfg.Retained == nil {
-			continue
+		if ch.ns != nil {
+			plan = append(plan, ch)
 		}
-		// Retain Handling [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]:
-		// 0 sends at every subscribe, 1 only for a new subscription, 2 never.
-		// 3.1.1 always sends.
-		if rh := sub.RetainHandling; c.version != mqtt.Version5 || rh == 0 || (rh == 1 && isNew) {
-			retained = append(retained, ns)
+	}
+	var retained []*subscription
+	ok := c.commitSubs(plan, func() {
+		for _, ch := range plan {
+			c.applySub(ch)
+			if c.b.cfg.Retained == nil {
+				continue
+			}
+			// Retain Handling [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]:
+			// 0 sends at every subscribe, 1 only for a new subscription, 2 never.
+			// 3.1.1 always sends.
+			if rh := ch.ns.rh; c.version != mqtt.Version5 || rh == 0 || (rh == 1 && ch.old == nil) {
+				retained = append(retained, ch.ns)
+			}
+		}
+	})
+	if !ok {
+		for i, code := range codes {
+			if !code.IsError() {
+				codes[i] = mqtt.ReasonUnspecifiedError
+			}
 		}
 	}
 	var entries []entry
@@ -633,8 +697,14 @@ func (c *conn) onSubscribe(sp *mqtt.Subscribe) bool {
 		entries = c.retainedFor(retained)
 	}
 	c.s.queueCtrl(&mqtt.Suback{PacketID: sp.PacketID, ReasonCodes: codes}, c.version, entries...)
-	c.subsChanged()
 	return true
+}
+
+// subChange is one planned change to a session's subscriptions: filter f
+// gets ns (nil: it is removed), replacing old (nil: f is new).
+type subChange struct {
+	f       string
+	old, ns *subscription
 }
 
 // retainedFor returns the deliveries, to queue right after the SUBACK, of the
@@ -666,65 +736,110 @@ func (c *conn) retainedFor(subs []*subscription) []entry {
 	return out
 }
 
-// subscribe adds one filter with the SUBSCRIBE's identifier id (0: none). It
-// returns the subscription (nil when refused), whether the filter is new to
-// the session, and the SUBACK code. In 3.1.1 every failure is encoded as 0x80.
-func (c *conn) subscribe(sub mqtt.Subscription, id uint32) (ns *subscription, isNew bool, code mqtt.ReasonCode) {
+// subscribe adds one filter with the SUBSCRIBE's identifier id (0: none) at
+// once, without storing the session (restoreSubs, which saves after). It
+// returns the subscription (nil when refused) and the SUBACK code.
+func (c *conn) subscribe(sub mqtt.Subscription, id uint32) (*subscription, mqtt.ReasonCode) {
+	ch, code := c.planSubscribe(sub, id, nil)
+	if ch.ns != nil {
+		c.applySub(ch)
+	}
+	return ch.ns, code
+}
+
+// current returns the subscription filter f has once plan is applied.
+func (c *conn) current(f string, plan []subChange) *subscription {
+	for i := len(plan) - 1; i >= 0; i-- {
+		if plan[i].f == f {
+			return plan[i].ns
+		}
+	}
+	return c.s.subs[f]
+}
+
+// planSubscribe checks one filter of a SUBSCRIBE, with identifier id (0:
+// none), against the session as plan (the earlier filters of the same
+// packet) leaves it, and returns the change (ns nil when refused) and the
+// SUBACK code. It changes nothing. In 3.1.1 every failure is encoded as 0x80.
+func (c *conn) planSubscribe(sub mqtt.Subscription, id uint32, plan []subChange) (subChange, mqtt.ReasonCode) {
 	f := sub.Filter
 	if strings.HasPrefix(f, "$share/") {
-		return nil, false, mqtt.ReasonSharedSubscriptionsNotSupported
+		return subChange{}, mqtt.ReasonSharedSubscriptionsNotSupported
 	}
 	p := c.principal.Load()
 	switch d := topic.CanSubscribe(*p, f); d {
 	case topic.Malformed:
 		c.logger.Debug("subscribe malformed", logKeyFilter, f)
-		return nil, false, mqtt.ReasonTopicFilterInvalid
+		return subChange{}, mqtt.ReasonTopicFilterInvalid
 	case topic.Denied:
 		c.logger.Debug("subscribe denied", logKeyFilter, f)
-		return nil, false, mqtt.ReasonNotAuthorized
+		return subChange{}, mqtt.ReasonNotAuthorized
 	case topic.GrantedNeverMatches:
 		c.logger.Warn("subscription can never match", logKeyFilter, f)
 	}
-	old := c.s.subs[f]
-	if old == nil && len(c.s.subs) >= c.b.cfg.MaxSubscriptionsPerSession {
-		return nil, false, mqtt.ReasonQuotaExceeded
+	old := c.current(f, plan)
+	if old == nil {
+		n := len(c.s.subs)
+		for _, ch := range plan {
+			if ch.old == nil && ch.ns != nil {
+				n++
+			}
+		}
+		if n >= c.b.cfg.MaxSubscriptionsPerSession {
+			return subChange{}, mqtt.ReasonQuotaExceeded
+		}
 	}
 	qos := min(sub.QoS, 2)
-	ns = &subscription{s: c.s, filter: f, qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id, rh: sub.RetainHandling}
-	c.beforeSubscribe()
-	if err := c.b.index.Add(f, ns); err != nil {
-		return nil, false, mqtt.ReasonTopicFilterInvalid
-	}
-	if old != nil {
-		c.b.index.Remove(f, old) // a repeated filter replaces the subscription [MQTT-3.8.4-3]
-		if old.noLocal {
-			c.s.nNoLocal--
-		}
-	} else {
-		c.b.stats.subscriptions.Add(1)
-	}
-	if ns.noLocal {
-		c.s.nNoLocal++
-	}
-	c.s.subs[f] = ns
-	return ns, old == nil, mqtt.ReasonCode(qos)
+	ns := &subscription{s: c.s, filter: f, qos: qos, noLocal: sub.NoLocal, rap: sub.RetainAsPublished, id: id, rh: sub.RetainHandling}
+	return subChange{f: f, old: old, ns: ns}, mqtt.ReasonCode(qos)
 }
 
-// onUnsubscribe removes filters by the string they were subscribed with.
-func (c *conn) onUnsubscribe(up *mqtt.Unsubscribe) {
+// applySub puts a planned change into the index and the session: a repeated
+// filter replaces the subscription [MQTT-3.8.4-3]. Reader goroutine only.
+func (c *conn) applySub(ch subChange) {
+	if ch.ns != nil {
+		c.beforeSubscribe()
+		if err := c.b.index.Add(ch.f, ch.ns); err != nil {
+			// CanSubscribe refused what the index refuses (Malformed).
+			c.logger.Error("index a validated filter", logKeyFilter, ch.f, logKeyErr, err)
+			return
+		}
+		c.s.subs[ch.f] = ch.ns
+		if ch.ns.noLocal {
+			c.s.nNoLocal++
+		}
+		if ch.old == nil {
+			c.b.stats.subscriptions.Add(1)
+		}
+	} else {
+		delete(c.s.subs, ch.f)
+	}
+	if ch.old != nil {
+		c.b.index.Remove(ch.f, ch.old)
+		if ch.old.noLocal {
+			c.s.nNoLocal--
+		}
+		if ch.ns == nil {
+			c.b.stats.subscriptions.Add(-1)
+		}
+	}
+}
+
+// onUnsubscribe removes filters by the string they were subscribed with,
+// durably for a persistent session before the UNSUBACK (commitSubs). If that
+// save fails the subscriptions stay: 5.0 answers 0x80 for each filter that
+// existed; 3.1.1, whose UNSUBACK cannot say so, closes the connection
+// without one.
+func (c *conn) onUnsubscribe(up *mqtt.Unsubscribe) bool {
 	ack := &mqtt.Unsuback{PacketID: up.PacketID}
 	if c.version == mqtt.Version5 {
 		ack.ReasonCodes = make([]mqtt.ReasonCode, len(up.Filters))
 	}
+	plan := make([]subChange, 0, len(up.Filters))
 	for i, f := range up.Filters {
 		rc := mqtt.ReasonSuccess
-		if old := c.s.subs[f]; old != nil {
-			c.b.index.Remove(f, old)
-			delete(c.s.subs, f)
-			if old.noLocal {
-				c.s.nNoLocal--
-			}
-			c.b.stats.subscriptions.Add(-1)
+		if old := c.current(f, plan); old != nil {
+			plan = append(plan, subChange{f: f, old: old})
 		} else {
 			rc = mqtt.ReasonNoSubscriptionExisted
 		}
@@ -732,8 +847,24 @@ func (c *conn) onUnsubscribe(up *mqtt.Unsubscribe) {
 			ack.ReasonCodes[i] = rc
 		}
 	}
+	ok := c.commitSubs(plan, func() {
+		for _, ch := range plan {
+			c.applySub(ch)
+		}
+	})
+	if !ok {
+		if ack.ReasonCodes == nil {
+			c.closeReason(reasonNone)
+			return false
+		}
+		for i, rc := range ack.ReasonCodes {
+			if rc == mqtt.ReasonSuccess {
+				ack.ReasonCodes[i] = mqtt.ReasonUnspecifiedError
+			}
+		}
+	}
 	c.s.queueCtrl(ack, c.version)
-	c.subsChanged()
+	return true
 }
 
 // refusePublish answers a PUBLISH that is not accepted (VCD-COMPAT §7.3): 3.1.1
@@ -803,13 +934,13 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 			return c.protocolError(mqtt.ReasonReceiveMaximumExceeded, "receive maximum exceeded")
 		}
 	}
-	payload := p.Payload
+	payload, owned := p.Payload, false
 	if notification && c.b.cfg.ValidateNotification != nil {
 		v, err := c.b.cfg.ValidateNotification(p.Topic, payload)
 		if err != nil {
 			return c.refusePublish(p, mqtt.ReasonPayloadFormatInvalid, "invalid envelope")
 		}
-		payload = v
+		payload, owned = v, true
 	}
 	if c.b.log == nil {
 		return c.refusePublish(p, mqtt.ReasonImplementationSpecificError, "no log")
@@ -818,9 +949,11 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 	// recognise (origin) or that is retained or QoS 2 waits for the pipeline
 	// and is stored synchronously.
 	if al, ok := c.b.log.(AsyncLog); ok && !retain && p.QoS < 2 && c.s.nNoLocal == 0 {
-		// The append outlives this packet, whose payload is the Reader's buffer
-		// (and ValidateNotification may return it as is).
-		payload = append([]byte(nil), payload...)
+		// The append outlives this packet, whose payload is the Reader's
+		// buffer; what ValidateNotification returns is ours already.
+		if !owned {
+			payload = append([]byte(nil), payload...)
+		}
 		return c.appendPipelined(al, p, c.appendID(), payload)
 	}
 	if !c.drainPipe() {

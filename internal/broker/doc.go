@@ -83,7 +83,8 @@
 // The ack floor advances as PUBACK / PUBCOMP arrive, past the acknowledged
 // prefix of the tracked (queued or in-flight) sequences. The record is saved
 // with compare-and-set at connect, at most every second while it changes,
-// after SUBSCRIBE and UNSUBSCRIBE (within a second), at least every quarter
+// after SUBSCRIBE and UNSUBSCRIBE before their acknowledgement (a failed save
+// refuses them: SUBACK 0x80, 5.0 UNSUBACK 0x80, 3.1.1 closes), at least every quarter
 // of its expiry, and at disconnect. Takeover: the new connection closes the
 // old one, waits (up to 15 s) until the old one has saved the session at
 // disconnect, and only then loads it; a 5.0 DISCONNECT may change the expiry,
@@ -199,7 +200,7 @@
 //   - A writer goroutine (conn.writeRun) runs while an established
 //     connection has something to write: conn.kick starts it when a delivery
 //     or acknowledgement is queued, and it exits when the queue is drained.
-//     The close hook (conn.closing, a context.AfterFunc) starts a last one
+//     The close hook (conn.closing, fired by conn.closeReason) starts a last one
 //     when the connection's context is done (client gone, protocol error,
 //     takeover, revocation, expiry, keepalive, Close, or the ServeConn
 //     context); it sends the 5.0 DISCONNECT, closes the net.Conn and closes
@@ -225,8 +226,11 @@
 // serialises Deliver; Broker.originMu guards the origin records; the
 // topic.Index has its own lock; session.mu guards one session's queue,
 // acknowledgements, in-flight window and persistent cursor (persistState).
-// The session loop calls Backlog and SessionStore with no lock held, and
-// waits for queue room outside session.mu. Lock order: Broker.deliverMu →
+// The session loop calls Backlog and SessionStore with no lock held but its
+// session's save turn (persistState.save, which the reader also takes to
+// store a SUBSCRIBE or UNSUBSCRIBE before acknowledging it, and which comes
+// before session.mu and topic.Index), and waits for queue room outside
+// session.mu. Lock order: Broker.deliverMu →
 // Broker.originMu (released before matching) → topic.Index (only inside
 // AppendMatches, released before any session is touched) → session.mu.
 // Broker.mu is never held with another of these locks; closing a connection

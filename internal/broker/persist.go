@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -115,12 +117,17 @@ type persistState struct {
 
 	room chan struct{} // capacity 1: the queue has room again
 	kick chan struct{} // capacity 1: the session loop has work
+	// save, capacity 1, is held while the record is written (lockSave): the
+	// session loop's saves and the reader's (commitSubs) take turns, so
+	// conn.rev and conn.lastSave have one writer at a time and a periodic
+	// save never stores subscriptions older than the reader's.
+	save chan struct{}
 
 	subs atomic.Pointer[[]*subscription] // snapshot of session.subs for the session loop
 }
 
 func newPersistState() *persistState {
-	p := &persistState{room: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+	p := &persistState{room: make(chan struct{}, 1), kick: make(chan struct{}, 1), save: make(chan struct{}, 1)}
 	p.subs.Store(new([]*subscription))
 	return p
 }
@@ -245,7 +252,11 @@ func (c *conn) openSession(cp *mqtt.Connect) (present bool, note string, code mq
 	}
 	unavailable := c.code(mqtt.ReasonServerUnavailable, mqtt.ConnRefusedServerUnavailable)
 	pid, cid := c.key.principal.String(), c.key.clientID
-	ctx, cancel := context.WithTimeout(c.ctx, b.cfg.WriteTimeout)
+	// Bounded by the timeout alone, not derived from c.ctx: a child of c.ctx
+	// leaves a registration map in it for the connection's whole life (some
+	// 450 bytes on each of tens of thousands of idle connections, issue 7),
+	// and a close request during the handshake closes nc anyway.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), b.cfg.WriteTimeout)
 	defer cancel()
 	rec, ok, err := st.Load(ctx, pid, cid)
 	if err == nil && ok && c.releaseRemote(&rec) {
@@ -312,7 +323,7 @@ func (c *conn) restoreSubs(subs []SessionSubscription) {
 			c.logger.Warn("stored subscription no longer allowed, dropped", logKeyFilter, ss.Filter)
 			continue
 		}
-		c.subscribe(mqtt.Subscription{Filter: ss.Filter, QoS: ss.QoS, NoLocal: ss.NoLocal,
+		_, _ = c.subscribe(mqtt.Subscription{Filter: ss.Filter, QoS: ss.QoS, NoLocal: ss.NoLocal,
 			RetainAsPublished: ss.RetainAsPublished, RetainHandling: ss.RetainHandling}, ss.SubID)
 	}
 	c.subsChanged()
@@ -381,26 +392,77 @@ func (c *conn) subsChanged() {
 	if !c.persistent() {
 		return
 	}
-	subs := make([]*subscription, 0, len(c.s.subs))
-	for _, sub := range c.s.subs {
-		subs = append(subs, sub)
-	}
-	slices.SortFunc(subs, func(a, b *subscription) int {
-		switch {
-		case a.filter < b.filter:
-			return -1
-		case a.filter > b.filter:
-			return 1
-		}
-		return 0
-	})
 	p := c.s.p
+	subs := sortedSubs(c.s.subs)
 	p.subs.Store(&subs)
 	c.s.mu.Lock()
 	p.dirty = true
 	c.s.mu.Unlock()
 	poke(p.kick)
 }
+
+// sortedSubs returns the subscriptions of m in filter order.
+func sortedSubs(m map[string]*subscription) []*subscription {
+	subs := make([]*subscription, 0, len(m))
+	for _, sub := range m {
+		subs = append(subs, sub)
+	}
+	slices.SortFunc(subs, func(a, b *subscription) int { return strings.Compare(a.filter, b.filter) })
+	return subs
+}
+
+// commitSubs carries out plan, changes to the session's subscriptions from
+// one SUBSCRIBE or UNSUBSCRIBE, by calling apply. For a persistent session it
+// first saves the record as plan leaves it, with compare-and-set and bounded
+// by WriteTimeout, so that a SUBACK or UNSUBACK is never sent for a change a
+// resumption on another node would not find (a node may die the moment
+// after); it reports false, and applies nothing, when that save fails.
+// Reader goroutine only: it blocks this connection's reader, not others.
+func (c *conn) commitSubs(plan []subChange, apply func()) bool {
+	if !c.persistent() || len(plan) == 0 {
+		apply()
+		return true
+	}
+	p := c.s.p
+	ctx, cancel := context.WithTimeout(c.ctx, c.b.cfg.WriteTimeout)
+	defer cancel()
+	if err := p.lockSave(ctx); err != nil {
+		c.logger.Warn("save session before acknowledging (un)subscribe", logKeyErr, err)
+		return false
+	}
+	defer p.unlockSave()
+	next := maps.Clone(c.s.subs)
+	for _, ch := range plan {
+		if ch.ns != nil {
+			next[ch.f] = ch.ns
+		} else {
+			delete(next, ch.f)
+		}
+	}
+	if _, err := c.saveRecord(ctx, false, sortedSubs(next)); err != nil {
+		c.logger.Warn("save session before acknowledging (un)subscribe", logKeyErr, err)
+		return false
+	}
+	apply()
+	// The session loop's snapshot, stored before the save lock is released:
+	// already saved, so not marked dirty.
+	subs := sortedSubs(c.s.subs)
+	p.subs.Store(&subs)
+	poke(p.kick)
+	return true
+}
+
+// lockSave takes the session's save turn, waiting no longer than ctx.
+func (p *persistState) lockSave(ctx context.Context) error {
+	select {
+	case p.save <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *persistState) unlockSave() { <-p.save }
 
 // beforeSubscribe moves the cursor of a persistent session with no message
 // outstanding up to the live feed before a new filter enters the index, so
@@ -421,6 +483,17 @@ func (c *conn) beforeSubscribe() {
 // saveSession writes the session's record with compare-and-set. final marks
 // it disconnected. It reports whether anything was written.
 func (c *conn) saveSession(ctx context.Context, final bool) (bool, error) {
+	p := c.s.p
+	if err := p.lockSave(ctx); err != nil {
+		return false, err
+	}
+	defer p.unlockSave()
+	return c.saveRecord(ctx, final, *p.subs.Load())
+}
+
+// saveRecord is saveSession with the subscriptions subs; the save turn is
+// held (lockSave).
+func (c *conn) saveRecord(ctx context.Context, final bool, subs []*subscription) (bool, error) {
 	s, p := c.s, c.s.p
 	rec := SessionRecord{
 		PrincipalID:    c.key.principal.String(),
@@ -433,7 +506,7 @@ func (c *conn) saveSession(ctx context.Context, final bool) (bool, error) {
 	if final {
 		rec.DisconnectedAt = rec.Updated
 	}
-	for _, sub := range *p.subs.Load() {
+	for _, sub := range subs {
 		rec.Subscriptions = append(rec.Subscriptions, SessionSubscription{Filter: sub.filter, QoS: sub.qos,
 			NoLocal: sub.noLocal, RetainAsPublished: sub.rap, RetainHandling: sub.rh, SubID: sub.id})
 	}

@@ -61,9 +61,14 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// nc turns binary messages into a byte stream and closes with 1003
 	// (unsupported data) when a text message arrives. Each Write is one
 	// message, which is how the writer's coalesced packets leave. The
-	// connection is hijacked: it outlives the request's context, and
-	// Broker.Close ends it.
-	b.serveConn(context.WithoutCancel(r.Context()), nc, pre, transportWebSocket)
+	// connection is hijacked: it outlives the request and its context, and
+	// Broker.Close ends it. It starts from a fresh context rather than
+	// WithoutCancel(r.Context()), which would keep the request's whole context
+	// chain (net/http's per-connection contexts, the middleware's values)
+	// alive as long as the connection: about 500 bytes each of tens of
+	// thousands of idle connections (issue 7). The broker reads no values
+	// from it.
+	b.serveConn(context.Background(), nc, pre, transportWebSocket)
 }
 
 // selectSubprotocol returns the subprotocol to answer: mqtt if offered, else

@@ -7,22 +7,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
-
-	"github.com/heraldmq/herald/internal/config"
 )
 
-// testPKI is a CA and a server certificate for 127.0.0.1, as PEM files.
+// testPKI is a CA and a certificate it signed for 127.0.0.1, as PEM files; the
+// certificate serves for both server and client authentication.
 type testPKI struct{ ca, cert, key string }
 
 // mustTestPKI writes a fresh CA and a certificate it signed for 127.0.0.1 and
@@ -70,91 +64,4 @@ func mustTestPKI(tb testing.TB, dir string) testPKI {
 		}
 	}
 	return p
-}
-
-// MustRunNATSCluster starts n nats-server instances in the test process, joined by
-// routes, with JetStream, TLS on the client port (certificates from pki) and user
-// herald with password; it stands for an operator-run NATS cluster and returns the
-// client URLs, comma-separated.
-func MustRunNATSCluster(tb testing.TB, n int, pki testPKI, password string) string {
-	tb.Helper()
-	routes := make([]*url.URL, n)
-	ports := make([]int, n)
-	for i := range n {
-		a := freeAddr(tb)
-		_, port, _ := net.SplitHostPort(a)
-		if _, err := fmt.Sscan(port, &ports[i]); err != nil {
-			tb.Fatal(err)
-		}
-		routes[i] = &url.URL{Scheme: "nats-route", Host: a}
-	}
-	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: pki.cert, KeyFile: pki.key})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	servers := make([]*server.Server, n)
-	var urls []string
-	for i := range n {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("nats-%d", i+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: tb.TempDir(), NoSigs: true, NoLog: true,
-			Users: []*server.User{{Username: "herald", Password: password}},
-			TLS:   true, TLSConfig: tc.Clone(), TLSTimeout: 5,
-			Routes: routes,
-		}
-		o.Cluster.Name = "operators"
-		o.Cluster.Host = "127.0.0.1"
-		o.Cluster.Port = ports[i]
-		s, err := server.NewServer(o)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		s.Start()
-		tb.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
-		servers[i] = s
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(10 * time.Second) {
-			tb.Fatal("nats server not ready")
-		}
-		urls = append(urls, "tls://"+s.Addr().String())
-	}
-	return strings.Join(urls, ",")
-}
-
-// TestCluster_ExternalMode checks ISSUE 8 item 2 on three herald nodes that hold no
-// durable state themselves: they connect to a three-server NATS cluster over TLS
-// (verified with natsCA) with user and password, replicas 3.
-func TestCluster_ExternalMode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three NATS servers and three nodes; skipped with -short")
-	}
-	pki := mustTestPKI(t, t.TempDir())
-	const password = "nats-password-for-the-test"
-	natsURL := MustRunNATSCluster(t, 3, pki, password)
-	cfgs := make([]config.Config, 3)
-	for i := range cfgs {
-		c := testConfig(t.TempDir())
-		c.MQTT.Addr = "127.0.0.1:0"
-		c.Store.ServerName = fmt.Sprintf("h%d", i+1)
-		c.Store.Replicas = 3
-		c.Store.NATSURL = natsURL
-		c.Store.NATSUser = "herald"
-		c.Store.NATSPassword = password
-		c.Store.NATSCA = pki.ca
-		c.Store.Timeout = config.Duration(5 * time.Second)
-		c.Store.StartTimeout = config.Duration(60 * time.Second)
-		cfgs[i] = c
-	}
-	c := newTestCluster(t, cfgs)
-	c.checkAcrossNodes(t)
-	for i := range c.nodes {
-		// The nodes keep nothing durable: no JetStream directory in their data dirs.
-		if _, err := os.Stat(filepath.Join(cfgs[i].DataDir, "jetstream")); !os.IsNotExist(err) {
-			t.Errorf("node %d has a jetstream directory (err %v)", i+1, err)
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,6 +152,61 @@ func (db *DB) externalOptions() ([]nats.Option, error) {
 		opts = append(opts, nats.Secure(tc))
 	}
 	return opts, nil
+}
+
+// connectExternal connects to Config.NATSURL with opts (externalOptions). First
+// attempts, without retries, tell a configuration error from a cluster that is not
+// up yet: a server that refuses herald's credentials or its TLS (no client
+// certificate, an unknown CA) fails Open at once with the server's answer, where
+// retrying in the background would leave Open waiting out Config.StartTimeout for
+// a JetStream that never answers and say only that. Servers that cannot be reached
+// are retried, in the background, while Open waits for JetStream.
+func (db *DB) connectExternal(opts []nats.Option) (*nats.Conn, error) {
+	once := append(slices.Clip(opts), nats.RetryOnFailedConnect(false))
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(db.cfg.NATSURL, once...)
+		switch {
+		case err == nil:
+			return nc, nil
+		case refused(err):
+			return nil, fmt.Errorf("nats server refused herald (check store.natsUser and HERALD_NATS_PASSWORD, natsCredsFile, natsCA, natsCert and natsKey): %w", err)
+		case errors.Is(err, nats.ErrTLS) && attempt < 3:
+			// Closed right after the TLS handshake: a server that refuses the
+			// client certificate, which says so with an alert most of the time
+			// but may close first. Asked again, it says why.
+			continue
+		case errors.Is(err, nats.ErrTLS):
+			return nil, fmt.Errorf("nats server refused herald's TLS (check store.natsCA, natsCert and natsKey): %w", err)
+		}
+		db.logger.Info("nats not reachable yet, retrying", "err", err)
+		return nats.Connect(db.cfg.NATSURL, opts...)
+	}
+}
+
+// refused reports whether err, from a connection attempt, is a server's refusal
+// of the client's credentials or TLS rather than a server out of reach.
+func refused(err error) bool {
+	for _, e := range []error{nats.ErrAuthorization, nats.ErrAuthExpired, nats.ErrAuthRevoked,
+		nats.ErrAccountAuthExpired, nats.ErrSecureConnRequired, nats.ErrSecureConnWanted} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	// A TLS alert the server sent (certificate required, bad certificate, unknown
+	// CA) is a *net.OpError "remote error" around crypto/tls's unexported alert.
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return true
+	}
+	var (
+		alert   tls.AlertError
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	return errors.As(err, &alert) || errors.As(err, &verify) || errors.As(err, &unknown) ||
+		errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // retry runs fn, each attempt bounded by Config.Timeout (at most 2 s), until it succeeds or ctx

@@ -200,7 +200,7 @@ func (db *DB) connect() error {
 		if err != nil {
 			return err
 		}
-		nc, err := nats.Connect(db.cfg.NATSURL, opts...)
+		nc, err := db.connectExternal(opts)
 		if err != nil {
 			return unavailable("connect to nats", err)
 		}
