@@ -74,6 +74,8 @@ type Authenticator struct {
 	logger *slog.Logger
 
 	keys keyring
+	// verified caches parseToken's successful verifications (tokencache.go).
+	verified verifiedTokens
 
 	dummyOnce sync.Once
 	dummyHash []byte // a hash no password matches, for unknown users

@@ -491,3 +491,33 @@ func TestOpen_CreatesKey(t *testing.T) {
 		t.Errorf("second Open added a key: %d keys", len(keys))
 	}
 }
+
+// TestAuthenticate_CachedTokenExpires: a token verified before (and so answered
+// from the verified-token cache) is refused once it expires, at the same instant
+// a first verification would refuse it.
+func TestAuthenticate_CachedTokenExpires(t *testing.T) {
+	f := mustOpenFixture(t, func(c *auth.Config) { c.TokenLifetime = time.Hour; c.IdleTimeout = 2 * time.Hour })
+	ctx := context.Background()
+	res := f.mustLogin(t, "alice@acme", alicePW)
+	for i := range 3 { // the first verifies, the others hit the cache
+		if _, err := f.a.Authenticate(ctx, res.JWT); err != nil {
+			t.Fatalf("Authenticate #%d = %v", i, err)
+		}
+	}
+	f.clock.Advance(time.Hour - time.Second)
+	if _, err := f.a.Authenticate(ctx, res.JWT); err != nil {
+		t.Fatalf("Authenticate a second before exp = %v", err)
+	}
+	f.clock.Advance(time.Second)
+	_, err := f.a.Authenticate(ctx, res.JWT)
+	wantUnauthorized(t, err, auth.ErrTokenExpired)
+	// A token differing from a cached one in its signature is verified, not matched.
+	forged := res.JWT[:len(res.JWT)-2] + "AA"
+	if forged == res.JWT {
+		forged = res.JWT[:len(res.JWT)-2] + "BB"
+	}
+	f.clock.Advance(-time.Hour)
+	if _, err := f.a.Authenticate(ctx, forged); err == nil {
+		t.Error("a token with another signature was accepted")
+	}
+}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -97,7 +98,12 @@ func (a *Authenticator) parseToken(ctx context.Context, token string) (tokenRef,
 		return tokenRef{}, unauthorized(ErrMalformed, "parse token: length %d", len(token))
 	}
 	now := a.now()
+	h := sha256.Sum256([]byte(token))
+	if e, ok := a.verified.get(h); ok {
+		return a.recheck(ctx, h, e, now)
+	}
 	var storeErr error
+	var usedKID string
 	keyFunc := func(t *jwt.Token) (any, error) {
 		// WithValidMethods already refused any other alg; this guards against a change there.
 		if t.Method != jwt.SigningMethodRS256 {
@@ -114,6 +120,7 @@ func (a *Authenticator) parseToken(ctx context.Context, token string) (tokenRef,
 			}
 			return nil, err
 		}
+		usedKID = kid
 		return &k.priv.PublicKey, nil
 	}
 	var c claims
@@ -148,6 +155,7 @@ func (a *Authenticator) parseToken(ctx context.Context, token string) (tokenRef,
 		if !ok || c.UserID != "" || c.SessionID != "" || c.Version != tokenVersion || !isLowerHex(c.ID, 32) {
 			return tokenRef{}, unauthorized(ErrMalformed, "parse token: bad service claims")
 		}
+		a.verified.put(h, verifiedToken{ref: ref, kid: usedKID})
 		return ref, nil
 	}
 	var ok1, ok2, ok3 bool
@@ -157,7 +165,27 @@ func (a *Authenticator) parseToken(ctx context.Context, token string) (tokenRef,
 	if !ok1 || !ok2 || !ok3 || c.Version != tokenVersion || !isLowerHex(c.ID, 32) {
 		return tokenRef{}, unauthorized(ErrMalformed, "parse token: bad claims")
 	}
+	a.verified.put(h, verifiedToken{ref: ref, kid: usedKID})
 	return ref, nil
+}
+
+// recheck accepts a token parseToken verified before (h is its hash, e what it
+// named) if it has not expired and its signing key is still valid at now, exactly
+// as the full verification would decide.
+func (a *Authenticator) recheck(ctx context.Context, h [sha256.Size]byte, e verifiedToken, now time.Time) (tokenRef, error) {
+	// jwt's rule: valid while now is before exp.
+	if !now.Before(e.ref.expires) {
+		a.verified.forget(h)
+		return tokenRef{}, unauthorized(ErrTokenExpired, "parse token (token is expired)")
+	}
+	if _, err := a.verifyKey(ctx, e.kid, now); err != nil {
+		if !errors.Is(err, ErrUnknownKey) {
+			return tokenRef{}, err
+		}
+		a.verified.forget(h)
+		return tokenRef{}, unauthorized(ErrUnknownKey, "parse token (%v)", err)
+	}
+	return e.ref, nil
 }
 
 // isLowerHex reports whether s is n lowercase hex digits.
