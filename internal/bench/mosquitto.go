@@ -15,15 +15,32 @@ import (
 // loopback port, anonymous access, no persistence, its config in a temporary
 // directory. Close stops it and waits for it to exit.
 type mosquitto struct {
-	cmd *exec.Cmd
-	dir string
-	url string // ws://127.0.0.1:<port>/
+	cmd    *exec.Cmd
+	dir    string
+	url    string        // ws://127.0.0.1:<port>/
+	exited chan struct{} // closed when the process has exited
 }
 
 // startMosquitto runs the mosquitto binary at path with a websockets listener on a
-// free loopback port and waits until the port accepts connections.
+// free loopback port and waits until the port accepts connections. A port can be
+// taken between choosing it and mosquitto binding it (after a run that leaves
+// thousands of sockets in TIME_WAIT), in which case mosquitto exits at once: it is
+// tried up to three times, each with new ports.
 func startMosquitto(ctx context.Context, path string) (*mosquitto, error) {
-	port, err := freePort()
+	var err error
+	for range 3 {
+		var m *mosquitto
+		if m, err = startMosquittoOnce(ctx, path); err == nil || ctx.Err() != nil {
+			return m, err
+		}
+	}
+	return nil, err
+}
+
+func startMosquittoOnce(ctx context.Context, path string) (*mosquitto, error) {
+	// The websockets listener binds every address (see below), so its port must be
+	// free on the wildcard address, not only on 127.0.0.1.
+	port, err := freePortOn(":0")
 	if err != nil {
 		return nil, err
 	}
@@ -63,8 +80,18 @@ func startMosquitto(ctx context.Context, path string) (*mosquitto, error) {
 		return nil, fmt.Errorf("start mosquitto: %w", err)
 	}
 	m := &mosquitto{cmd: cmd, dir: dir, url: "ws://127.0.0.1:" + strconv.Itoa(port) + "/"}
+	exited := make(chan struct{})
+	m.exited = exited
+	// Reaps the process; closes exited when it ends (early: a failed bind).
+	go func() { _ = cmd.Wait(); close(exited) }()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	for deadline := time.Now().Add(10 * time.Second); ; {
+		select {
+		case <-exited:
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("mosquitto exited at start (port %d taken?)", port)
+		default:
+		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -84,21 +111,21 @@ func (m *mosquitto) Pid() int { return m.cmd.Process.Pid }
 // Close stops the broker (SIGTERM, then SIGKILL after 5 s) and removes its config.
 func (m *mosquitto) Close() {
 	_ = m.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	// Exits when the broker has exited; Kill below guarantees it does.
-	go func() { _ = m.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-m.exited:
 	case <-time.After(5 * time.Second):
 		_ = m.cmd.Process.Kill()
-		<-done
+		<-m.exited
 	}
 	os.RemoveAll(m.dir)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort() (int, error) { return freePortOn("127.0.0.1:0") }
+
+// freePortOn returns a TCP port that was free on addr (host:0) a moment ago.
+func freePortOn(addr string) (int, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
