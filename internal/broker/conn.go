@@ -94,7 +94,7 @@ type conn struct {
 	saved       chan struct{}  // closed when cleanup has saved (or dropped) the session
 	loopDone    chan struct{}  // closed when sessionLoop returns; nil when it never ran
 	rev         uint64         // the stored record's revision; written under persistState.save (lockSave)
-	lastSave    time.Time      // same guard as rev
+	lastSave    atomic.Int64   // UnixNano of the last save: written under persistState.save, read by the session loop without it
 	closeExpiry *time.Duration // a 5.0 DISCONNECT's new expiry; reader only
 	replayed    int            // messages the running catchUp queued; session loop only
 }

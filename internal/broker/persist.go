@@ -531,7 +531,7 @@ func (c *conn) saveRecord(ctx context.Context, final bool, subs []*subscription)
 		return false, err
 	}
 	c.rev = rev
-	c.lastSave = time.Now()
+	c.lastSave.Store(time.Now().UnixNano())
 	return true, nil
 }
 
@@ -559,7 +559,7 @@ func (c *conn) sessionLoop() {
 			c.s.mu.Lock()
 			dirty := p.dirty
 			c.s.mu.Unlock()
-			if dirty || time.Since(c.lastSave) > c.expiry/4 {
+			if dirty || time.Since(time.Unix(0, c.lastSave.Load())) > c.expiry/4 {
 				ctx, cancel := context.WithTimeout(c.ctx, c.b.cfg.WriteTimeout)
 				if _, err := c.saveSession(ctx, false); err != nil && c.ctx.Err() == nil {
 					c.logger.Warn("save session", logKeyErr, err)
@@ -666,7 +666,7 @@ func (c *conn) replayOne(m Message) error {
 			s.signal()
 			c.replayed++
 			c.b.stats.messagesReplayed.Add(1)
-			if time.Since(c.lastSave) >= saveInterval {
+			if time.Since(time.Unix(0, c.lastSave.Load())) >= saveInterval {
 				// A long replay saves the floor the acknowledgements advanced.
 				ctx, cancel := context.WithTimeout(c.ctx, c.b.cfg.WriteTimeout)
 				if _, err := c.saveSession(ctx, false); err != nil && c.ctx.Err() == nil {
