@@ -552,7 +552,7 @@ func (db *DB) followHistoryOnce(ctx context.Context, next *uint64, target uint64
 	if err != nil {
 		return fmt.Errorf("ordered consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(feedBatch))
+	it, err := cons.Messages(followOpts()...)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}

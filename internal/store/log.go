@@ -26,6 +26,15 @@ const (
 	// feedBatch is how many messages a consumer asks for at once; a new pull goes out
 	// when half have arrived, so delivery never waits for a round trip under load.
 	feedBatch = 1024
+	// followExpiry and followHeartbeat are the pull expiry and idle heartbeat of
+	// the consumers that follow a stream for as long as the node runs (the live
+	// feed, the audit index): a consumer that stops delivering (placed on a replica
+	// that lost its stream, or lost in an election while a cluster starts) is
+	// noticed after two missed heartbeats and recreated from the last sequence
+	// seen. The library's defaults (30 s and 15 s) left an audit index 30 s behind
+	// the other nodes' in a cluster's first seconds.
+	followExpiry    = 10 * time.Second
+	followHeartbeat = 2 * time.Second
 	// replayIdle is how long Replay waits for the next message before asking the
 	// server whether any is still pending (one can vanish to retention in between).
 	replayIdle = time.Second
@@ -328,7 +337,7 @@ func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) erro
 	if err != nil {
 		return fmt.Errorf("ordered consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(feedBatch))
+	it, err := cons.Messages(followOpts()...)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
@@ -513,4 +522,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// followOpts are the Messages options of the consumers that follow a stream (see
+// followExpiry).
+func followOpts() []jetstream.PullMessagesOpt {
+	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(feedBatch),
+		jetstream.PullExpiry(followExpiry), jetstream.PullHeartbeat(followHeartbeat)}
 }
