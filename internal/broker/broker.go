@@ -139,7 +139,8 @@ type Config struct {
 	// ParkAfter is how long a WebSocket connection over plain TCP with nothing
 	// to read waits for its client before it is parked: its reader goroutine
 	// and read buffers are given up until the socket is readable again
-	// (park.go). 1 s; negative never parks.
+	// (park.go). 1 s; negative never parks. A connection's first park comes
+	// after at most 100 ms.
 	ParkAfter time.Duration
 }
 
