@@ -194,3 +194,31 @@ func (c *conn) disconnect() {
 	_ = c.send(&mqtt.Disconnect{})
 	c.close()
 }
+
+// receive reads packets until the connection closes and calls fn with each PUBLISH
+// and the time it was read (Unix ns). QoS 1 deliveries are acknowledged in
+// batches, one write per read the decoder has drained, after fn has returned.
+func (c *conn) receive(fn func(p *mqtt.Publish, now int64)) {
+	var ack []byte
+	for {
+		pk, err := c.r.ReadPacket()
+		if err != nil {
+			return
+		}
+		p, ok := pk.(*mqtt.Publish)
+		if !ok {
+			continue
+		}
+		now := time.Now().UnixNano()
+		if p.QoS == 1 {
+			ack, _ = (&mqtt.Puback{PacketID: p.PacketID}).Append(ack, mqtt.Version311)
+		}
+		fn(p, now)
+		if len(ack) > 0 && c.r.Buffered() == 0 {
+			if _, err := c.nc.Write(ack); err != nil {
+				return
+			}
+			ack = ack[:0]
+		}
+	}
+}

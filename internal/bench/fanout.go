@@ -51,32 +51,13 @@ type subscriber struct {
 // read receives messages until the connection closes, acknowledging QoS 1
 // deliveries in batches (one write per read that the decoder has drained).
 func (s *subscriber) read(st *stats) {
-	var ack []byte
 	s.last = map[int]uint64{}
-	for {
-		pk, err := s.c.r.ReadPacket()
-		if err != nil {
-			return
-		}
-		p, ok := pk.(*mqtt.Publish)
-		if !ok {
-			continue
-		}
-		now := time.Now().UnixNano()
-		if p.QoS == 1 {
-			ack, _ = (&mqtt.Puback{PacketID: p.PacketID}).Append(ack, mqtt.Version311)
-		}
+	s.c.receive(func(p *mqtt.Publish, now int64) {
 		s.record(st, p.Payload, now)
 		if s.delay > 0 {
-			time.Sleep(s.delay)
+			time.Sleep(s.delay) // a slow consumer, by design of the scenario
 		}
-		if len(ack) > 0 && s.c.r.Buffered() == 0 {
-			if _, err := s.c.nc.Write(ack); err != nil {
-				return
-			}
-			ack = ack[:0]
-		}
-	}
+	})
 }
 
 // record accounts for one delivered message received at now (Unix ns).

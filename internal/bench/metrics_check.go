@@ -133,28 +133,7 @@ type metricsValue struct {
 // read receives envelopes until the connection closes, acknowledging them in
 // batches (one write per drained read buffer).
 func (s *metricsSub) read() {
-	var ack []byte
-	for {
-		pk, err := s.c.r.ReadPacket()
-		if err != nil {
-			return
-		}
-		p, ok := pk.(*mqtt.Publish)
-		if !ok {
-			continue
-		}
-		now := time.Now().UnixNano()
-		if p.QoS == 1 {
-			ack, _ = (&mqtt.Puback{PacketID: p.PacketID}).Append(ack, mqtt.Version311)
-		}
-		s.record(p.Topic, p.Payload, now)
-		if len(ack) > 0 && s.c.r.Buffered() == 0 {
-			if _, err := s.c.nc.Write(ack); err != nil {
-				return
-			}
-			ack = ack[:0]
-		}
-	}
+	s.c.receive(func(p *mqtt.Publish, now int64) { s.record(p.Topic, p.Payload, now) })
 }
 
 // record decodes and checks one envelope received at now.

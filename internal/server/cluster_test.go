@@ -15,14 +15,10 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/heraldmq/herald/internal/config"
 	"github.com/heraldmq/herald/internal/mqtt"
-	"github.com/heraldmq/herald/internal/notify"
 	"github.com/heraldmq/herald/internal/server"
 	"github.com/heraldmq/herald/internal/topic"
-	"github.com/heraldmq/herald/internal/vcd"
 )
 
 // testCluster is n herald nodes on loopback sharing one JetStream cluster.
@@ -157,33 +153,7 @@ func (c *testCluster) dial(t *testing.T, i int, v byte) *rawMQTT {
 // QoS 1 and returns their ids in order.
 func (c *testCluster) publish(t *testing.T, i, n int) []string {
 	t.Helper()
-	s := c.nodes[i]
-	p := mustConnectMQTT(t, s, "ssl://"+s.MQTTAddr(), "feed-"+vcd.NewUUID(), func(o *paho.ClientOptions) {
-		o.SetUsername("feed").SetPassword(c.secret).SetOrderMatters(true)
-	})
-	defer p.Disconnect(0)
-	ids := make([]string, n)
-	toks := make([]paho.Token, n)
-	for k := range n {
-		ids[k] = vcd.NewUUID()
-		ev, err := notify.Event(notify.EventInfo{ID: ids[k], Type: "com/vmware/vcloud/event/user/modify", Time: time.Now(),
-			Success: true, OrgID: c.org, UserID: c.alice, EntityType: "user", EntityID: c.alice, EntityName: "alice"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		toks[k] = p.Publish(ev.Topic, 1, false, ev.Envelope)
-		if k >= 200 { // a window keeps paho's in-flight store small
-			if tok := toks[k-200]; !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-				t.Fatalf("publish %d: %v", k-200, tok.Error())
-			}
-		}
-	}
-	for k, tok := range toks[max(0, n-200):] {
-		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-			t.Fatalf("publish %d: %v", k, tok.Error())
-		}
-	}
-	return ids
+	return publishAliceEvents(t, c.nodes[i], c.secret, c.org, c.alice, n)
 }
 
 // closed reads until the connection ends and returns the reason of the DISCONNECT

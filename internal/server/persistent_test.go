@@ -77,8 +77,16 @@ func (f *persistFixture) token(t *testing.T) string {
 // returns their event ids in order.
 func (f *persistFixture) publish(t *testing.T, n int) []string {
 	t.Helper()
-	p := mustConnectMQTT(t, f.s, "ssl://"+f.s.MQTTAddr(), "feed-"+vcd.NewUUID(), func(o *paho.ClientOptions) {
-		o.SetUsername("feed").SetPassword(f.secret).SetOrderMatters(true)
+	return publishAliceEvents(t, f.s, f.secret, f.org, f.alice, n)
+}
+
+// publishAliceEvents has the producer service account "feed" (secret), connected
+// to s's MQTT listener, publish n events about user alice of org at QoS 1, with up
+// to 200 in flight, and returns their event ids in order once all are acknowledged.
+func publishAliceEvents(t *testing.T, s *server.Server, secret, org, alice string, n int) []string {
+	t.Helper()
+	p := mustConnectMQTT(t, s, "ssl://"+s.MQTTAddr(), "feed-"+vcd.NewUUID(), func(o *paho.ClientOptions) {
+		o.SetUsername("feed").SetPassword(secret).SetOrderMatters(true)
 	})
 	defer p.Disconnect(0)
 	ids := make([]string, n)
@@ -86,20 +94,20 @@ func (f *persistFixture) publish(t *testing.T, n int) []string {
 	for i := range n {
 		ids[i] = vcd.NewUUID()
 		ev, err := notify.Event(notify.EventInfo{ID: ids[i], Type: "com/vmware/vcloud/event/user/modify", Time: time.Now(),
-			Success: true, OrgID: f.org, UserID: f.alice, EntityType: "user", EntityID: f.alice, EntityName: "alice"})
+			Success: true, OrgID: org, UserID: alice, EntityType: "user", EntityID: alice, EntityName: "alice"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		toks[i] = p.Publish(ev.Topic, 1, false, ev.Envelope)
 		if i >= 200 { // a window keeps paho's in-flight store small
-			if !toks[i-200].WaitTimeout(30*time.Second) || toks[i-200].Error() != nil {
-				t.Fatalf("publish %d: %v", i-200, toks[i-200].Error())
+			if tok := toks[i-200]; !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				t.Fatalf("publish %d: %v", i-200, tok.Error())
 			}
 		}
 	}
-	for _, tok := range toks[max(0, n-200):] {
+	for k, tok := range toks[max(0, n-200):] {
 		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-			t.Fatalf("publish: %v", tok.Error())
+			t.Fatalf("publish %d: %v", max(0, n-200)+k, tok.Error())
 		}
 	}
 	return ids
