@@ -85,6 +85,7 @@ type auditIndex struct {
 	byUser map[uint32][]uint32
 	syms   []string          // symbol → text; 0 is ""
 	symIdx map[string]uint32 // text → symbol
+	ids    idTable           // position by record id, for has
 	last   uint64            // highest sequence added
 }
 
@@ -142,6 +143,7 @@ func (ix *auditIndex) add(seq uint64, rec *AuditRecord) {
 	}
 	pos := ix.base + uint32(len(ix.arena))
 	ix.arena = append(ix.arena, e)
+	ix.ids.add(&e.id, pos, ix.at)
 	if ix.byOrg == nil {
 		ix.byOrg = make(map[uint32][]uint32)
 		ix.byUser = make(map[uint32][]uint32)
@@ -172,17 +174,11 @@ func (ix *auditIndex) insert(list []uint32, pos uint32) []uint32 {
 func (ix *auditIndex) has(id uuid, ms int64) (uint64, bool) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	i := ix.search(ix.all, ms, false)
-	for ; i < len(ix.all); i++ {
-		e := ix.at(ix.all[i])
-		if e.ms != ms {
-			break
-		}
-		if e.id == id {
-			return e.seq, true
-		}
+	pos, ok := ix.ids.find(&id, ix.at, func(e *entry) bool { return e.ms == ms })
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	return ix.at(pos).seq, true
 }
 
 // search returns the index in list of the first entry with time ≥ ms (after: > ms).
@@ -215,6 +211,11 @@ func (ix *auditIndex) prune(first uint64) {
 	// Copy rather than re-slice, so the dropped entries' memory is freed.
 	ix.arena = slices.Clone(ix.arena[k:])
 	ix.base += uint32(k)
+	size := 64
+	for size*2 < len(ix.arena)*3 {
+		size *= 2
+	}
+	ix.ids.rebuild(size, func(p uint32) bool { return p >= ix.base }, ix.at)
 	keep := func(list []uint32) []uint32 {
 		return slices.DeleteFunc(list, func(p uint32) bool { return p < ix.base })
 	}

@@ -183,3 +183,78 @@ func TestAuditIndex_FindPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditIndex_Has checks the de-duplication lookup: by id and time, among many
+// records of one millisecond, and after pruning, which rebuilds the id table.
+func TestAuditIndex_Has(t *testing.T) {
+	var ix auditIndex
+	at := time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC)
+	const n = 5000
+	rec := func(i int) AuditRecord {
+		return AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: at, OrgID: "o", UserID: "u"}
+	}
+	if _, ok := ix.has(uuid{1}, at.UnixMilli()); ok {
+		t.Fatal("empty index has a record")
+	}
+	for i := range n { // every record in the same millisecond
+		r := rec(i)
+		ix.add(uint64(i+1), &r)
+	}
+	id := func(i int) uuid {
+		u, _ := parseUUID(rec(i).ID)
+		return u
+	}
+	for _, tc := range []struct {
+		i       int
+		ms      int64
+		wantSeq uint64
+		wantOK  bool
+	}{
+		{0, at.UnixMilli(), 1, true},
+		{4321, at.UnixMilli(), 4322, true},
+		{n - 1, at.UnixMilli(), n, true},
+		{n, at.UnixMilli(), 0, false},       // never added
+		{7, at.UnixMilli() + 1, 0, false},   // same id, another time
+		{7, at.UnixMilli() - 1e3, 0, false}, // same id, another time
+	} {
+		if seq, ok := ix.has(id(tc.i), tc.ms); seq != tc.wantSeq || ok != tc.wantOK {
+			t.Errorf("has(%d, %d) = %d, %v; want %d, %v", tc.i, tc.ms, seq, ok, tc.wantSeq, tc.wantOK)
+		}
+	}
+	ix.prune(4001) // keeps seqs 4001..5000, records 4000..4999
+	for i, want := range map[int]bool{0: false, 3999: false, 4000: true, 4999: true} {
+		if _, ok := ix.has(id(i), at.UnixMilli()); ok != want {
+			t.Errorf("after prune: has(%d) = %v; want %v", i, ok, want)
+		}
+	}
+	if ix.ids.n != 1000 {
+		t.Errorf("id table holds %d after prune; want 1000", ix.ids.n)
+	}
+	r := rec(n)
+	ix.add(n+1, &r)
+	if seq, ok := ix.has(id(n), at.UnixMilli()); !ok || seq != n+1 {
+		t.Errorf("has after prune and add = %d, %v", seq, ok)
+	}
+}
+
+// BenchmarkAuditIndexHas is the projector's de-duplication check with 100,000 records
+// in one millisecond, a producer's fixed timestamp: before the id table it scanned
+// them up to the one it looked for.
+func BenchmarkAuditIndexHas(b *testing.B) {
+	var ix auditIndex
+	at := time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC)
+	const n = 100_000
+	ids := make([]uuid, n)
+	for i := range n {
+		r := AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: at}
+		ix.add(uint64(i+1), &r)
+		ids[i], _ = parseUUID(r.ID)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, ok := ix.has(ids[i*7919%n], at.UnixMilli()); !ok { // all over the range
+			b.Fatal("missing")
+		}
+	}
+}
