@@ -102,7 +102,7 @@ func (db *DB) Append(ctx context.Context, subject, id string, payload []byte) (s
 	// The common acknowledgement is parsed by hand: decoding it with encoding/json
 	// cost about a tenth of the client's time per append. Anything unusual (an
 	// error, no responders during a leader election) takes the library's path.
-	resp, err := db.nc.RequestMsgWithContext(ctx, m)
+	resp, err := db.live.RequestMsgWithContext(ctx, m)
 	if err == nil {
 		if seq, dup, ok := parseAck(resp.Data); ok {
 			return seq, dup, nil
@@ -113,7 +113,7 @@ func (db *DB) Append(ctx context.Context, subject, id string, payload []byte) (s
 	}
 	// The library retries no responders and decodes errors. Republishing is safe:
 	// the id deduplicates.
-	ack, err := db.js.PublishMsg(ctx, m)
+	ack, err := db.liveJS.PublishMsg(ctx, m)
 	if err != nil {
 		return 0, false, appendError(err)
 	}
@@ -167,7 +167,7 @@ func (db *DB) AppendAsync(subject, id string, payload []byte) (AppendWait, error
 		return nil, err
 	}
 	m := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
-	f, err := db.js.PublishMsgAsync(m)
+	f, err := db.liveJS.PublishMsgAsync(m)
 	if err != nil {
 		return nil, appendError(err)
 	}
@@ -241,7 +241,7 @@ func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error
 			}
 		}
 		m := &nats.Msg{Subject: r.Subject, Data: r.Payload, Header: nats.Header{jetstream.MsgIDHeader: []string{r.ID}}}
-		f, err := db.js.PublishMsgAsync(m)
+		f, err := db.liveJS.PublishMsgAsync(m)
 		if err != nil {
 			return out, appendError(err)
 		}
@@ -314,7 +314,7 @@ func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if db.nc.IsClosed() {
+		if db.live.IsClosed() {
 			return unavailable("feed", err)
 		}
 		if next != before {
@@ -330,7 +330,7 @@ func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 // feedOnce runs one ordered consumer from *next, advancing *next past each message it
 // delivers, until the consumer fails or ctx is done.
 func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) error {
-	cons, err := db.js.OrderedConsumer(ctx, streamNotify, jetstream.OrderedConsumerConfig{
+	cons, err := db.liveJS.OrderedConsumer(ctx, streamNotify, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   *next,
 	})
