@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -95,18 +97,36 @@ func digits(b []byte) (uint64, bool) {
 }
 
 // template is a prepared EVENT envelope for one topic, with room for a marker at a
-// known offset; stamp rewrites the marker in place.
+// known offset; stamp rewrites the marker, and the event id, in place.
 type template struct {
-	topic  string
-	msg    []byte
-	marker int // offset of the marker in msg
+	topic   string
+	msg     []byte
+	marker  int // offset of the marker in msg
+	eventID int // offset of the eventId's UUID in msg
+}
+
+// newRunID returns the 10 random hex digits that make a run's event ids its own
+// (eventID), so that a second run against the same server is not taken for a retry.
+func newRunID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// eventID lays out an event id of run (10 hex digits): step and topic in the
+// first group, the sequence number in the last, all written by stamp.
+func eventID(run string) string {
+	return "00000000-" + run[:4] + "-4" + run[4:7] + "-8" + run[7:10] + "-000000000000"
 }
 
 // newEventTemplate builds a valid EVENT envelope (VCD-COMPAT §8.1, §8.2) for the user
 // userID of org orgID, padded to about size bytes (never less than the envelope
 // needs). The marker sits at the start of entityName, followed by padding letters, so
-// the inner JSON needs no escaping and payload stays the last key.
-func newEventTemplate(orgID, userID string, size int) template {
+// the inner JSON needs no escaping and payload stays the last key. Each stamped
+// message has its own eventId, from run (newRunID), its step, topic and sequence
+// number: as from a real producer, every event gets its own audit record, where one
+// id for all would have the audit trail store the first and skip the rest as retries.
+func newEventTemplate(orgID, userID, run string, size int) template {
 	const typ = "com/vmware/vcloud/event/user/modify"
 	const ts = "2025-01-01T00:00:00.000+00:00"
 	head := `{"type":"EVENT","headers":{` +
@@ -116,7 +136,7 @@ func newEventTemplate(orgID, userID string, size int) template {
 		`"notification.orgUUID":"` + orgID + `",` +
 		`"notification.userUUID":"` + userID + `",` +
 		`"notification.operationSuccess":"true"},"payload":"{` +
-		`\"eventId\":\"00000000-0000-4000-8000-000000000000\",` +
+		`\"eventId\":\"` + eventID(run) + `\",` +
 		`\"type\":\"` + typ + `\",` +
 		`\"timestamp\":\"` + ts + `\",` +
 		`\"operationSuccess\":true,` +
@@ -132,12 +152,20 @@ func newEventTemplate(orgID, userID string, size int) template {
 	b.WriteString(strings.Repeat("m", markerLen))
 	b.WriteString(strings.Repeat("x", pad))
 	b.WriteString(tail)
-	t := template{topic: "publish/" + orgID + "/" + userID, msg: []byte(b.String()), marker: len(head)}
+	t := template{topic: "publish/" + orgID + "/" + userID, msg: []byte(b.String()), marker: len(head),
+		eventID: strings.Index(head, eventID(run))}
 	return t
 }
 
-// stamp writes m into the template's marker.
-func (t *template) stamp(m Marker) { putMarker(t.msg[t.marker:], m) }
+// stamp writes m into the template's marker, and its step, topic and sequence number
+// into the event id.
+func (t *template) stamp(m Marker) {
+	putMarker(t.msg[t.marker:], m)
+	id := t.msg[t.eventID:]
+	putDigits(id, 0, uint64(m.Step), 2)
+	putDigits(id, 2, uint64(m.Topic), 6)
+	putDigits(id, 24, m.Seq, 12)
+}
 
 // externalEventBody returns the JSON body of POST /api/admin/org/{id}/events
 // (VCD-COMPAT §8.3) for user userID, whose typeFull holds a marker and padding so

@@ -10,7 +10,7 @@ import (
 func TestEventTemplate(t *testing.T) {
 	const org, user = "7f3e2b1a-5c4d-4e6f-8a9b-0c1d2e3f4a5b", "4b2d6f8a-1c3e-4a5b-9d7f-2e4a6c8b0d1f"
 	for _, size := range []int{100, 800, 4096} {
-		tpl := newEventTemplate(org, user, size)
+		tpl := newEventTemplate(org, user, "0123456789", size)
 		want := Marker{Step: 3, Topic: 42, Seq: 1234567, SentNs: 1741944413123456789}
 		tpl.stamp(want)
 		msg := tpl.msg
@@ -36,6 +36,10 @@ func TestEventTemplate(t *testing.T) {
 		var inner map[string]any
 		if err := json.Unmarshal([]byte(env.Payload), &inner); err != nil {
 			t.Fatalf("size %d: payload is not JSON: %v", size, err)
+		}
+		// Each message its own event id (a UUID), from run, step, topic and sequence.
+		if inner["eventId"] != "03000042-0123-4456-8789-000001234567" {
+			t.Errorf("size %d: eventId = %v", size, inner["eventId"])
 		}
 		if inner["entityType"] != "user" || env.Headers["notification.orgUUID"] != org || env.Headers["notification.userUUID"] != user {
 			t.Errorf("size %d: wrong content: %v %v", size, env.Headers, inner)

@@ -360,6 +360,7 @@ func runFanout(ctx context.Context, t *target, o *fanoutOptions, rates []float64
 	// Producers: topic i goes to producer i mod P, so each topic has one
 	// producer and its messages stay in order.
 	prods := make([]*producer, o.producers)
+	run := newRunID()
 	for pi := range prods {
 		p := &producer{window: make(chan struct{}, o.window), rest: t.api, token: plan.SysToken}
 		for ti := pi; ti < nTopics; ti += o.producers {
@@ -372,7 +373,7 @@ func runFanout(ctx context.Context, t *target, o *fanoutOptions, rates []float64
 				p.bodies, p.marks = append(p.bodies, b), append(p.marks, m)
 				p.paths = append(p.paths, "/api/admin/org/"+org.ID+"/events")
 			} else {
-				p.tpls = append(p.tpls, newEventTemplate(org.ID, u.ID, o.size))
+				p.tpls = append(p.tpls, newEventTemplate(org.ID, u.ID, run, o.size))
 			}
 		}
 		if len(p.topics) == 0 {
