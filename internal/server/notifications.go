@@ -77,8 +77,10 @@ func (a auditTrail) QueryAudit(ctx context.Context, q api.AuditQuery) (api.Audit
 }
 
 // runHistory projects every event notification of the log into the audit history,
-// until ctx ends. The projector's consumer is durable and shared by all nodes, so
-// each record is written once and a restart resumes where it stopped.
+// until ctx ends. The projector takes the notifications the live feed (runFeed)
+// delivers and reads what it missed from the log; every node projects them all, each
+// record is written once (its id de-duplicates), and a restart resumes after the last
+// notification projected.
 func (s *Server) runHistory(ctx context.Context, cellURN string) {
 	err := s.db.ProjectHistory(ctx, func(m store.Message) (store.AuditRecord, bool) {
 		r, ok := api.NewAuditRecord(ctx, s.db, cellURN, m.Payload)

@@ -168,9 +168,11 @@
 // (encodeAudit) and the caller's rendering of the record as the body. AppendAudit
 // publishes with Nats-Msg-Id set to the record's id and also refuses an id this node's
 // index already holds, so a record is stored once even when it comes back after the
-// dedup window. ProjectHistory follows NOTIFY's publish.> subjects with the durable
-// consumer herald_history (shared by the nodes, explicit acks after the append), so
-// projection resumes after a restart and loses nothing.
+// dedup window. ProjectHistory projects NOTIFY's publish.> subjects from the messages
+// this node's Feed delivers, with no consumer of its own, and reads from the log only
+// what it did not get that way; each record names its notification's sequence
+// (header Herald-Log-Seq), so projection resumes after the highest one after a restart
+// and loses nothing. Every node projects every notification; IDs keep each record once.
 //
 // Every node keeps a query index of HISTORY in memory (about 120 bytes a record, no
 // body): Open loads it with a headers-only ordered consumer and a goroutine follows new

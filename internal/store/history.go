@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,10 +21,6 @@ const HistorySubjectPrefix = "history."
 
 // streamHistory is the audit history stream; doc.go describes it.
 const streamHistory = "HISTORY"
-
-// consumerHistory is the durable consumer of NOTIFY that ProjectHistory shares between
-// the nodes.
-const consumerHistory = "herald_history"
 
 // hdrAudit carries an audit record's index fields (encodeAudit), so that the index
 // loads from headers alone.
@@ -88,18 +84,13 @@ func (db *DB) ensureHistory(ctx context.Context) error {
 // Time or an over-long field is vcd.CodeInvalid; failing to reach JetStream is
 // vcd.CodeUnavailable.
 func (db *DB) AppendAudit(ctx context.Context, rec AuditRecord) (seq uint64, dup bool, err error) {
-	m, seq, err := db.auditMsg(&rec)
+	m, seq, err := db.auditMsg(&rec, 0)
 	if err != nil || m == nil {
 		return seq, err == nil, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
-		defer cancel()
-	}
-	ack, err := db.js.PublishMsg(ctx, m)
+	ack, err := db.publishAudit(ctx, m)
 	if err != nil {
-		return 0, false, appendError(err)
+		return 0, false, err
 	}
 	return ack.Sequence, ack.Duplicate, nil
 }
@@ -107,7 +98,7 @@ func (db *DB) AppendAudit(ctx context.Context, rec AuditRecord) (seq uint64, dup
 // auditMsg validates rec (lowercasing its UUIDs) and returns the message that stores
 // it, or a nil message and the sequence of the record this node's index already holds
 // under rec's ID and time.
-func (db *DB) auditMsg(rec *AuditRecord) (*nats.Msg, uint64, error) {
+func (db *DB) auditMsg(rec *AuditRecord, logSeq uint64) (*nats.Msg, uint64, error) {
 	if err := checkAudit(rec); err != nil {
 		return nil, 0, err
 	}
@@ -115,14 +106,18 @@ func (db *DB) auditMsg(rec *AuditRecord) (*nats.Msg, uint64, error) {
 	if seq, ok := db.history.ix.has(id, rec.Time.UnixMilli()); ok {
 		return nil, seq, nil
 	}
-	return &nats.Msg{
+	m := &nats.Msg{
 		Subject: HistorySubjectPrefix + subjectToken(rec.OrgID) + "." + subjectToken(rec.UserID),
 		Data:    rec.Data,
 		Header: nats.Header{
 			jetstream.MsgIDHeader: []string{rec.ID},
 			hdrAudit:              []string{encodeAudit(*rec)},
 		},
-	}, 0, nil
+	}
+	if logSeq > 0 {
+		m.Header[hdrLogSeq] = []string{strconv.FormatUint(logSeq, 10)}
+	}
+	return m, 0, nil
 }
 
 // appendAudits stores recs like AppendAudit, pipelined: it publishes every record
@@ -131,13 +126,13 @@ func (db *DB) auditMsg(rec *AuditRecord) (*nats.Msg, uint64, error) {
 // is passed to refused (with its index) and skipped. Any other failure is returned
 // (vcd.CodeUnavailable or, for a record too large, vcd.CodeInvalid): some records may
 // then be stored, and appending them again is safe because ids de-duplicate.
-func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, refused func(i int, err error)) error {
+func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []uint64, refused func(i int, err error)) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	futs := make([]jetstream.PubAckFuture, 0, len(recs))
 	for i := range recs {
-		m, _, err := db.auditMsg(&recs[i])
+		m, _, err := db.auditMsg(&recs[i], logSeqs[i])
 		if err != nil {
 			refused(i, err)
 			continue
@@ -265,184 +260,4 @@ func decodeAudit(s string) (AuditRecord, error) {
 	return AuditRecord{ID: f[0], Time: time.UnixMilli(ms).UTC(), OrgID: f[1], OrgName: f[2], UserID: f[3],
 		UserName: f[4], EventType: f[5], Success: flags&auditSuccess != 0, EntityID: f[6], EntityName: f[7],
 		TaskID: f[8], ServiceNamespace: f[9], External: flags&auditExternal != 0}, nil
-}
-
-// Batching of ProjectHistory.
-const (
-	// historyBatch bounds the notifications the projector converts, appends and
-	// acknowledges together.
-	historyBatch = 256
-	// historyLinger is how long the projector waits, after the first notification of
-	// a batch, for more to join it before appending. Under load it makes batches of
-	// tens of records instead of one; it delays a record's appearance in the audit
-	// trail by at most this much.
-	historyLinger = 5 * time.Millisecond
-)
-
-// ProjectHistory appends an audit record to the history stream for every event
-// notification of the log, until ctx is done. It reads NOTIFY's publish.> subjects
-// through the durable consumer herald_history, which every node shares: each
-// notification goes to one node, and a restarted node resumes after the last one
-// acknowledged. fn converts a notification; false means it has no audit record
-// (a TASK or METRICS message, or one fn cannot read). The projector works in batches
-// of what has arrived (up to 256 notifications, waiting up to 5ms after the first):
-// it converts them, appends their records pipelined and waits for every append to be
-// acknowledged, then acknowledges the notifications. So a message is acknowledged only
-// after its record is stored, and none is lost; one redelivered after a crash or a
-// failed batch is stored once, because AppendAudit de-duplicates by ID. The
-// acknowledgements stay explicit, one per notification: the consumer is shared, and
-// an acknowledgement of all messages up to a sequence (AckAll) by one node would also
-// acknowledge messages another node is still storing. A record AppendAudit refuses as
-// invalid is logged and skipped. fn runs on the caller's goroutine. ProjectHistory
-// returns nil when ctx is done, or a vcd.CodeUnavailable error when the DB is closed.
-func (db *DB) ProjectHistory(ctx context.Context, fn func(Message) (AuditRecord, bool)) error {
-	for attempt := 1; ; attempt++ {
-		progress, err := db.projectOnce(ctx, fn)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if db.nc.IsClosed() {
-			return unavailable("project history", err)
-		}
-		if progress {
-			attempt = 1
-		}
-		db.logger.Warn("history projector restarting", "attempt", attempt, "err", err)
-		if err := sleepCtx(ctx, min(time.Duration(attempt)*100*time.Millisecond, 2*time.Second)); err != nil {
-			return nil
-		}
-	}
-}
-
-// projectOnce runs the durable consumer until it fails or ctx is done; progress
-// reports whether any message was acknowledged.
-func (db *DB) projectOnce(ctx context.Context, fn func(Message) (AuditRecord, bool)) (progress bool, err error) {
-	cons, err := db.js.CreateOrUpdateConsumer(ctx, streamNotify, jetstream.ConsumerConfig{
-		Durable:       consumerHistory,
-		Description:   "herald audit history projector",
-		FilterSubject: NotifySubjectPrefix + "publish.>",
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 4 * feedBatch,
-		Replicas:      db.cfg.Replicas,
-	})
-	if err != nil {
-		return false, fmt.Errorf("history consumer: %w", err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(feedBatch))
-	if err != nil {
-		return false, fmt.Errorf("consume: %w", err)
-	}
-	defer nakOnDone(ctx, it, db.cfg.Timeout)()
-	batch := make([]jetstream.Msg, 0, historyBatch)
-	recs := make([]AuditRecord, 0, historyBatch)
-	seqs := make([]uint64, 0, historyBatch)
-	// nak hands the batch's messages back for redelivery at once, to this node's next
-	// consumer or another node's.
-	nak := func() {
-		for _, m := range batch {
-			_ = m.Nak()
-		}
-	}
-	for {
-		batch, err = nextBatch(it, batch[:0])
-		if err != nil {
-			nak()
-			return progress, err
-		}
-		recs, seqs = recs[:0], seqs[:0]
-		for _, m := range batch {
-			msg, _, err := message(m)
-			if err != nil {
-				nak()
-				return progress, err
-			}
-			if rec, ok := fn(msg); ok {
-				recs = append(recs, rec)
-				seqs = append(seqs, msg.Seq)
-			}
-		}
-		err := db.appendAudits(ctx, recs, func(i int, err error) {
-			db.logger.Warn("audit record refused", "seq", seqs[i], "err", err)
-		})
-		if err != nil {
-			if vcd.CodeOf(err) != vcd.CodeInvalid {
-				nak()
-				return progress, err
-			}
-			// Too large for the stream: store the batch's records one at a time, so
-			// that only the culprit is skipped.
-			for i, rec := range recs {
-				if _, _, err := db.AppendAudit(ctx, rec); err != nil {
-					if vcd.CodeOf(err) != vcd.CodeInvalid {
-						nak()
-						return progress, err
-					}
-					db.logger.Warn("audit record refused", "seq", seqs[i], "err", err)
-				}
-			}
-		}
-		for _, m := range batch {
-			if err := m.Ack(); err != nil {
-				return progress, fmt.Errorf("ack: %w", err)
-			}
-		}
-		progress = true
-	}
-}
-
-// nakOnDone is stopOnDone for the projector: when ctx is done it drains it instead of
-// stopping it, and the returned function, called when done with it, hands the
-// messages it had buffered (up to feedBatch pulled ahead) back with a Nak, bounded by
-// wait, so that another node's projector gets them at once rather than after AckWait.
-func nakOnDone(ctx context.Context, it jetstream.MessagesContext, wait time.Duration) func() {
-	drained := make(chan struct{})
-	stopAfter := context.AfterFunc(ctx, func() {
-		it.Drain()
-		close(drained)
-	})
-	return func() {
-		if stopAfter() {
-			// A failure: the connection or the consumer is likely gone, and the
-			// buffered messages come back after AckWait.
-			it.Stop()
-			return
-		}
-		<-drained
-		dctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		for range 2 * feedBatch {
-			m, err := it.Next(jetstream.NextContext(dctx))
-			if err != nil {
-				break
-			}
-			_ = m.Nak()
-		}
-		it.Stop()
-	}
-}
-
-// nextBatch appends to batch the next message of it, waiting as long as it takes,
-// then those that arrive within historyLinger, up to historyBatch in all. On an error
-// it returns what it collected with the error.
-func nextBatch(it jetstream.MessagesContext, batch []jetstream.Msg) ([]jetstream.Msg, error) {
-	m, err := it.Next()
-	if err != nil {
-		return batch, err
-	}
-	batch = append(batch, m)
-	linger, cancel := context.WithTimeout(context.Background(), historyLinger)
-	defer cancel()
-	for len(batch) < historyBatch {
-		m, err := it.Next(jetstream.NextContext(linger))
-		if err != nil {
-			if linger.Err() != nil && errors.Is(err, linger.Err()) {
-				return batch, nil
-			}
-			return batch, err
-		}
-		batch = append(batch, m)
-	}
-	return batch, nil
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,10 +15,12 @@ import (
 	"github.com/heraldmq/herald/internal/vcd"
 )
 
-// history is the DB's audit history: the stream handle and this node's query index.
+// history is the DB's audit history: the stream handle, this node's query index, and
+// the hand-off from the live feed to a running ProjectHistory (history_project.go).
 type history struct {
 	stream jetstream.Stream
 	ix     auditIndex
+	tap    atomic.Pointer[chan Message]
 }
 
 // historyPruneEvery is how often the index drops records the stream no longer holds.
@@ -87,7 +91,26 @@ type auditIndex struct {
 	symIdx map[string]uint32 // text → symbol
 	ids    idTable           // position by record id, for has
 	last   uint64            // highest sequence added
+	// logSeq is the highest log sequence a record names (hdrLogSeq).
+	logSeq atomic.Uint64
 }
+
+// sawLogSeq notes the hdrLogSeq value of an indexed record.
+func (ix *auditIndex) sawLogSeq(v string) {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return // none (a record of an earlier version, or AppendAudit's)
+	}
+	for {
+		cur := ix.logSeq.Load()
+		if n <= cur || ix.logSeq.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// lastLogSeq returns the highest log sequence an indexed record was projected from.
+func (ix *auditIndex) lastLogSeq() uint64 { return ix.logSeq.Load() }
 
 // sym returns the symbol of s, adding it. Lock held on entry.
 func (ix *auditIndex) sym(s string) uint32 {
@@ -577,6 +600,7 @@ func (db *DB) followHistoryOnce(ctx context.Context, next *uint64, target uint64
 		} else {
 			db.history.ix.add(seq, &rec)
 		}
+		db.history.ix.sawLogSeq(m.Headers().Get(hdrLogSeq))
 		reached(seq)
 		if md.NumPending == 0 {
 			// Retention may have removed the records up to target before we read them.

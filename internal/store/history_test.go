@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -394,7 +396,7 @@ func TestQueryAudit_PageFetch(t *testing.T) {
 }
 
 // TestProjectHistory_Batches projects a backlog several batches long, with records
-// the store refuses among the events, on two nodes sharing the consumer, stops one
+// the store refuses among the events, on two nodes that both project, stops one
 // node's projector half-way and restarts it, and finds every event stored exactly
 // once and the refused ones skipped.
 func TestProjectHistory_Batches(t *testing.T) {
@@ -441,5 +443,51 @@ func TestProjectHistory_Batches(t *testing.T) {
 	}
 	if len(seen) != n+50 {
 		t.Errorf("%d distinct records; want %d", len(seen), n+50)
+	}
+}
+
+// TestProjectHistory_FromFeed projects while the live feed runs, and loses nothing
+// when the feed's hand-off overflows: the projector is held on its first
+// notification while more arrive than the hand-off holds, and must read the ones it
+// dropped from the log.
+func TestProjectHistory_FromFeed(t *testing.T) {
+	db := MustOpen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feedDone := make(chan error, 1)
+	var fed atomic.Uint64
+	go func() { feedDone <- db.Feed(ctx, 1, func(m store.Message) { fed.Store(m.Seq) }) }()
+	defer func() { cancel(); <-feedDone }()
+	warm := mustAppend(t, db, "notify.publish.o.u", "task-warm", []byte("task"))
+	waitFor(t, "the feed", func() bool { return fed.Load() >= warm })
+
+	release := make(chan struct{})
+	held := make(chan struct{})
+	var once sync.Once
+	slow := func(m store.Message) (store.AuditRecord, bool) {
+		once.Do(func() { close(held); <-release })
+		return convert(m)
+	}
+	done := make(chan error, 1)
+	pctx, pcancel := context.WithCancel(context.Background())
+	go func() { done <- db.ProjectHistory(pctx, slow) }()
+	defer func() { pcancel(); <-done }()
+
+	mustAppend(t, db, "notify.publish.o.u", "ev-0", []byte("event 0"))
+	<-held
+	const n = 5000 // more than the hand-off holds
+	recs := make([]store.Record, 0, n)
+	for i := 1; i < n; i++ {
+		recs = append(recs, store.Record{Subject: "notify.publish.o.u", ID: "ev-" + strconv.Itoa(i), Payload: []byte("event " + strconv.Itoa(i))})
+	}
+	if _, err := db.AppendBatch(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitAudit(t, db, n)
+	p, err := db.QueryAudit(context.Background(), store.AuditQuery{PageSize: 1,
+		Match: func(e *store.AuditEntry) bool { return e.ID() == auditID(n-1) || e.ID() == auditID(0) }})
+	if err != nil || p.Total != 2 {
+		t.Fatalf("first and last records: %d, %v; want 2", p.Total, err)
 	}
 }

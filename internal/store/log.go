@@ -358,6 +358,7 @@ func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) erro
 		}
 		*next = msg.Seq + 1
 		fn(msg)
+		db.tapFeed(msg)
 	}
 }
 
