@@ -408,11 +408,8 @@ func (db *DB) createOnLeader(ctx context.Context, cfg jetstream.ConsumerConfig) 
 // write it can return the value before it. It returns jetstream.ErrKeyNotFound for
 // a key never written or deleted.
 func (db *DB) leaderGet(ctx context.Context, bucket, key string) (value []byte, rev uint64, err error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := db.bounded(ctx)
+	defer cancel()
 	req, err := json.Marshal(struct {
 		LastFor string `json:"last_by_subj"`
 	}{"$KV." + bucket + "." + key})
@@ -470,11 +467,8 @@ type ClusterInfo struct {
 // (no quorum) it returns what it can with a vcd.CodeUnavailable error.
 func (db *DB) ClusterInfo(ctx context.Context) (ClusterInfo, error) {
 	ci := ClusterInfo{Node: db.cfg.ServerName, Mode: db.mode(), Replicas: db.cfg.Replicas}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := db.bounded(ctx)
+	defer cancel()
 	s, err := db.js.Stream(ctx, streamNotify)
 	if err != nil {
 		return ci, unavailable("stream info", err)

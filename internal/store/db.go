@@ -339,3 +339,12 @@ func (db *DB) Close() error {
 	})
 	return nil
 }
+
+// bounded returns ctx, given Config.Timeout as its deadline if it has none, and the
+// function that releases it.
+func (db *DB) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, db.cfg.Timeout)
+}

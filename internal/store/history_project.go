@@ -278,11 +278,8 @@ func (p *projector) flush(ctx context.Context) error {
 
 // publishAudit stores one audit message, bounded by the store's timeout.
 func (db *DB) publishAudit(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := db.bounded(ctx)
+	defer cancel()
 	ack, err := db.js.PublishMsg(ctx, m)
 	if err != nil {
 		return nil, appendError(err)

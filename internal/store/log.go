@@ -94,11 +94,8 @@ func (db *DB) Append(ctx context.Context, subject, id string, payload []byte) (s
 		return 0, false, err
 	}
 	m := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := db.bounded(ctx)
+	defer cancel()
 	// The common acknowledgement is parsed by hand: decoding it with encoding/json
 	// cost about a tenth of the client's time per append. Anything unusual (an
 	// error, no responders during a leader election) takes the library's path.
@@ -172,11 +169,8 @@ func (db *DB) AppendAsync(subject, id string, payload []byte) (AppendWait, error
 		return nil, appendError(err)
 	}
 	return func(ctx context.Context) (uint64, bool, error) {
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
-			defer cancel()
-		}
+		ctx, cancel := db.bounded(ctx)
+		defer cancel()
 		select {
 		case ack := <-f.Ok():
 			return ack.Sequence, ack.Duplicate, nil
@@ -216,11 +210,8 @@ func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error
 			return nil, err
 		}
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := db.bounded(ctx)
+	defer cancel()
 	out := make([]Appended, len(recs))
 	futs := make([]jetstream.PubAckFuture, len(recs))
 	wait := func(i int) error {

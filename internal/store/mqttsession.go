@@ -196,11 +196,8 @@ func (db *DB) PurgeExpiredMQTTSessions(ctx context.Context, now time.Time) (int,
 // get, answered by any replica). A sequence not stored (never, or gone to retention)
 // is vcd.CodeNotFound.
 func (db *DB) Message(ctx context.Context, seq uint64) (Message, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, db.cfg.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := db.bounded(ctx)
+	defer cancel()
 	req := []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `}`)
 	resp, err := db.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+streamNotify, req)
 	if err != nil {
