@@ -225,8 +225,28 @@ func (p *projector) catchUp(ctx context.Context) error {
 	if err := p.flush(ctx); err != nil {
 		return err
 	}
+	last, err := p.replay(ctx)
+	if err != nil {
+		return err
+	}
+	if last+1 < p.next {
+		// The log is behind what was projected: it was reset (deleted and created
+		// again), and its sequences start over. So does the projector.
+		p.db.logger.Warn("notification log reset beneath the history projector", "last", last, "projected", p.next-1)
+		p.next, p.upTo = 1, 0
+		if last, err = p.replay(ctx); err != nil {
+			return err
+		}
+	}
+	p.upTo = max(p.upTo, last)
+	return p.flush(ctx)
+}
+
+// replay projects the log's notifications from p.next on, up to its last at the time
+// of the call, which it returns.
+func (p *projector) replay(ctx context.Context) (last uint64, err error) {
 	var flushErr error
-	last, err := p.db.Replay(ctx, projectFilters, p.next-1, func(m Message) error {
+	last, err = p.db.Replay(ctx, projectFilters, p.next-1, func(m Message) error {
 		p.add(m)
 		if len(p.recs) >= historyBatch {
 			flushErr = p.flush(ctx)
@@ -235,13 +255,9 @@ func (p *projector) catchUp(ctx context.Context) error {
 		return nil
 	})
 	if flushErr != nil {
-		return flushErr
+		return last, flushErr
 	}
-	if err != nil {
-		return err
-	}
-	p.upTo = max(p.upTo, last)
-	return p.flush(ctx)
+	return last, err
 }
 
 // flush appends the batch's records and waits for every one to be stored; only then

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -62,4 +63,64 @@ func TestProjectFrom_FormerConsumer(t *testing.T) {
 	if got := db.projectFrom(ctx); got != 8 {
 		t.Fatalf("projectFrom after a record of log sequence 7 = %d; want 8", got)
 	}
+}
+
+// TestProjectHistory_LogReset recreates the notification log under a running
+// projector: its sequences start over below what was projected, and the projector
+// follows them instead of waiting for them to pass the old ones.
+func TestProjectHistory_LogReset(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := Open(ctx, Config{DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	id := func(i int) string { return "00000000-0000-4000-8000-" + fmt.Sprintf("%012d", i) }
+	fn := func(m Message) (AuditRecord, bool) {
+		i, err := strconv.Atoi(string(m.Payload))
+		if err != nil {
+			return AuditRecord{}, false
+		}
+		return AuditRecord{ID: id(i), Time: time.UnixMilli(int64(1e12 + i)), OrgID: "o", UserID: "u", Data: []byte("x")}, true
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.ProjectHistory(ctx, fn) }()
+	defer func() { cancel(); <-done }()
+	total := func() int {
+		p, err := db.QueryAudit(context.Background(), AuditQuery{PageSize: 1})
+		if err != nil {
+			return -1
+		}
+		return p.Total
+	}
+	wait := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for total() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("audit records: %d; want %d", total(), n)
+			}
+			<-tick.C
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		if _, _, err := db.Append(ctx, "notify.publish.o.u", "ev-"+strconv.Itoa(i), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(5)
+	if err := db.js.DeleteStream(ctx, streamNotify); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ensureLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seq, _, err := db.Append(ctx, "notify.publish.o.u", "ev-6", []byte("6"))
+	if err != nil || seq != 1 {
+		t.Fatalf("first append to the new log = %d, %v; want 1", seq, err)
+	}
+	wait(6)
 }
