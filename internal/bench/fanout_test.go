@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/heraldmq/herald/internal/bench"
-	"github.com/heraldmq/herald/internal/config"
 	"github.com/heraldmq/herald/internal/server"
+	"github.com/heraldmq/herald/internal/servertest"
 )
 
 const adminPassword = "bench-admin-secret"
@@ -19,20 +18,7 @@ const adminPassword = "bench-admin-secret"
 // a fresh store and a fast password hash, and stops it when the test ends.
 func MustRunServer(tb testing.TB) *server.Server {
 	tb.Helper()
-	cfg := config.Default()
-	cfg.DataDir = tb.TempDir()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Auth.AdminPassword = adminPassword
-	cfg.Auth.PasswordCost = 4
-	s, err := server.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := s.Open(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
+	return servertest.Run(tb, servertest.Config(tb.TempDir(), adminPassword))
 }
 
 // TestFanout_Herald runs a tiny fanout (2 orgs × 3 users, 20 notifications at QoS 1)

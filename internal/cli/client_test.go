@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldmq/herald/internal/config"
 	"github.com/heraldmq/herald/internal/server"
+	"github.com/heraldmq/herald/internal/servertest"
 )
 
 func TestClientCommands_UsageErrors(t *testing.T) {
@@ -184,20 +183,7 @@ func TestCredentials_FileMode(t *testing.T) {
 // known administrator password and a fast password hash, stopped when the test ends.
 func mustRunServer(tb testing.TB) *server.Server {
 	tb.Helper()
-	cfg := config.Default()
-	cfg.DataDir = tb.TempDir()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Auth.AdminPassword = "admin-secret-1"
-	cfg.Auth.PasswordCost = 4
-	s, err := server.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := s.Open(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
+	return servertest.Run(tb, servertest.Config(tb.TempDir(), "admin-secret-1"))
 }
 
 // waitFor polls cond until it holds or the deadline passes: it reads output written

@@ -2,57 +2,29 @@ package server_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/heraldmq/herald/internal/config"
 	"github.com/heraldmq/herald/internal/server"
+	"github.com/heraldmq/herald/internal/servertest"
 )
 
 const adminPassword = "admin-secret-1"
 
 // testLogger discards logs unless HERALD_TEST_LOG is set (e.g. to debug).
-func testLogger() *slog.Logger {
-	if lvl := os.Getenv("HERALD_TEST_LOG"); lvl != "" {
-		var l slog.Level
-		_ = l.UnmarshalText([]byte(lvl))
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger() *slog.Logger { return servertest.Logger() }
 
 // testConfig is a configuration for a server on a random loopback port with its store
 // in dataDir and a fast password hash.
-func testConfig(dataDir string) config.Config {
-	cfg := config.Default()
-	cfg.DataDir = dataDir
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Auth.AdminPassword = adminPassword
-	cfg.Auth.PasswordCost = 4
-	return cfg
-}
+func testConfig(dataDir string) config.Config { return servertest.Config(dataDir, adminPassword) }
 
 // MustRunServer starts a server with cfg and stops it when the test ends.
-func MustRunServer(tb testing.TB, cfg config.Config) *server.Server {
-	tb.Helper()
-	s, err := server.New(cfg, testLogger())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := s.Open(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
-}
+func MustRunServer(tb testing.TB, cfg config.Config) *server.Server { return servertest.Run(tb, cfg) }
 
 // client talks to one server over TLS, trusting its generated CA.
 type client struct {
@@ -64,101 +36,31 @@ type client struct {
 
 func newClient(tb testing.TB, s *server.Server) *client {
 	tb.Helper()
-	pem, err := os.ReadFile(s.CAFile())
-	if err != nil {
-		tb.Fatalf("read generated CA: %v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		tb.Fatal("generated CA is not PEM")
-	}
-	return &client{tb: tb, base: s.URL(), http: &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"},
-	}}}
+	return &client{tb: tb, base: s.URL(), http: &http.Client{Transport: servertest.TLSTransport(tb, s)}}
 }
 
 // do sends a request and returns the response with its body read.
 func (c *client) do(method, path, accept, body string, hdr ...string) (*http.Response, []byte) {
 	c.tb.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		c.tb.Fatal(err)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.tb.Fatal(err)
-	}
-	return resp, b
+	return servertest.Do(c.tb, c.http, method, c.base+path, accept, c.token, body, hdr...)
 }
 
-const jsonAccept = "application/json;version=39.0"
+const jsonAccept = servertest.JSONAccept
 
 // login logs in user@org with Basic auth at the right endpoint and keeps the JWT.
 func (c *client) login(name, password string) (int, map[string]any) {
 	c.tb.Helper()
-	path := "/cloudapi/1.0.0/sessions"
-	if strings.HasSuffix(strings.ToLower(name), "@system") {
-		path += "/provider"
+	code, token, sess := servertest.Login(c.tb, c.http, c.base, name, password)
+	if code == http.StatusOK {
+		c.token = token
 	}
-	req, err := http.NewRequest(http.MethodPost, c.base+path, nil)
-	if err != nil {
-		c.tb.Fatal(err)
-	}
-	req.SetBasicAuth(name, password)
-	req.Header.Set("Accept", jsonAccept)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var sess map[string]any
-	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(&sess); err != nil {
-			c.tb.Fatalf("login %s: decode session: %v", name, err)
-		}
-		c.token = resp.Header.Get("X-VMWARE-VCLOUD-ACCESS-TOKEN")
-		if c.token == "" || resp.Header.Get("X-VMWARE-VCLOUD-TOKEN-TYPE") != "Bearer" {
-			c.tb.Fatalf("login %s: no token headers: %v", name, resp.Header)
-		}
-	}
-	return resp.StatusCode, sess
+	return code, sess
 }
 
 // mustJSON sends a JSON request, requires the status and decodes the answer.
 func (c *client) mustJSON(method, path, body string, want int) map[string]any {
 	c.tb.Helper()
-	resp, b := c.do(method, path, jsonAccept, body)
-	if resp.StatusCode != want {
-		c.tb.Fatalf("%s %s = %d %s; want %d", method, path, resp.StatusCode, b, want)
-	}
-	var m map[string]any
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &m); err != nil {
-			c.tb.Fatalf("%s %s: bad JSON %q: %v", method, path, b, err)
-		}
-	}
-	return m
+	return servertest.MustJSON(c.tb, c.http, method, c.base+path, jsonAccept, c.token, body, want)
 }
 
 type ref struct{ name, id string }
