@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if path := e.getenv("HERALD_BENCH_CPUPROFILE"); path != "" {
+		// The tool's own profile, for when the tool is what limits a run.
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "herald-bench: %v\n", err)
+			return 1
+		}
+		defer stop()
 	}
 	var err error
 	switch args[0] {
@@ -294,4 +304,17 @@ func (e env) output(o *options, results []Result) error {
 	}
 	writeTable(e.stdout, results)
 	return nil
+}
+
+// startCPUProfile writes the process's CPU profile to path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
