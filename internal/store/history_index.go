@@ -21,6 +21,9 @@ type history struct {
 	stream jetstream.Stream
 	ix     auditIndex
 	tap    atomic.Pointer[chan Message]
+	fed    atomic.Uint64 // the last sequence the Feed delivered
+	// dropped is set when the hand-off was full (history.missed).
+	dropped atomic.Bool
 }
 
 // historyPruneEvery is how often the index drops records the stream no longer holds.

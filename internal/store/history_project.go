@@ -27,6 +27,7 @@ const (
 	historyTap = 4096
 	// historyPoll is how often an idle projector asks the log whether it missed
 	// anything: notifications the tap dropped, or all of them when no Feed runs.
+	// (A gap in what the tap delivers is noticed at once.)
 	historyPoll = 250 * time.Millisecond
 )
 
@@ -69,7 +70,7 @@ func (db *DB) ProjectHistory(ctx context.Context, fn func(Message) (AuditRecord,
 	}
 	tap := make(chan Message, historyTap)
 	db.history.tap.Store(&tap)
-	defer db.history.tap.Store(nil)
+	defer db.history.tap.CompareAndSwap(&tap, nil)
 	p := &projector{db: db, fn: fn, next: db.projectFrom(ctx)}
 	for attempt := 1; ; attempt++ {
 		before := p.next
@@ -111,12 +112,22 @@ func (db *DB) projectFrom(ctx context.Context) uint64 {
 // tapFeed hands m to a running projector without waiting: a full hand-off drops it,
 // and the projector reads it from the log later.
 func (db *DB) tapFeed(m Message) {
+	db.history.fed.Store(m.Seq)
 	if tap := db.history.tap.Load(); tap != nil {
 		select {
 		case *tap <- m:
 		default:
+			db.history.dropped.Store(true)
 		}
 	}
+}
+
+// missed reports whether an idle projector has to look in the log: when no Feed
+// hands it notifications, or the hand-off dropped some since the last call. Otherwise
+// every notification reaches it through the hand-off, and asking the log would only
+// replay ones still on their way.
+func (h *history) missed() bool {
+	return h.dropped.Swap(false) || h.fed.Load() == 0
 }
 
 // projector is the state of ProjectHistory: next is the first log sequence not yet
@@ -152,7 +163,7 @@ func (p *projector) run(ctx context.Context, tap <-chan Message) error {
 			return nil
 		case <-poll.C:
 			// Only when idle: under load the tap's messages would look missed.
-			if !busy {
+			if !busy && p.db.history.missed() {
 				if err := p.catchUp(ctx); err != nil {
 					return err
 				}

@@ -288,6 +288,8 @@ func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
 // Feed returns nil when ctx is done, or a vcd.CodeUnavailable error when it cannot
 // start or the DB is closed.
 func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
+	// A projector stops counting on this feed's hand-off when it ends (history.missed).
+	defer db.history.fed.Store(0)
 	if from == 0 {
 		info, err := db.LogInfo(ctx)
 		if err != nil {
