@@ -175,8 +175,10 @@
 // and loses nothing. Every node projects every notification; IDs keep each record once.
 //
 // Every node keeps a query index of HISTORY in memory (about 120 bytes a record, no
-// body): Open loads it with a headers-only ordered consumer and a goroutine follows new
-// records until Close; another drops records retention removed, once a minute.
+// body): Open loads it with a headers-only ordered consumer; in a cluster a goroutine
+// follows new records until Close, while a single node, the only writer, indexes each
+// record when its append is acknowledged. Another goroutine drops records retention
+// removed, once a minute.
 // QueryAudit scans the list of the caller's scope (all, an org, a user) sorted by
 // (time, sequence), narrowed by a binary search on time, and reads the page's bodies by
 // direct get. AuditQuery.MaxSeq freezes the set of records for stable paging.

@@ -78,19 +78,39 @@ func (db *DB) ensureHistory(ctx context.Context) error {
 // AppendAudit stores rec in the history stream once JetStream acknowledges it. The
 // record's ID de-duplicates: a record whose ID (and time) this node's index already
 // holds, or whose ID was appended within Config.LogDedupWindow, is not stored again,
-// and AppendAudit reports dup true with the original sequence. The record appears in
-// QueryAudit on every node when its index follower delivers it (milliseconds). An ID
-// that is not a UUID, an EntityID or TaskID that is neither empty nor a UUID, a zero
-// Time or an over-long field is vcd.CodeInvalid; failing to reach JetStream is
+// and AppendAudit reports dup true with the original sequence. The record is in
+// QueryAudit when AppendAudit returns on a single node, and on every node of a
+// cluster when its index follower delivers it (milliseconds). An ID that is not a
+// UUID, an EntityID or TaskID that is neither empty nor a UUID, a zero Time or an
+// over-long field is vcd.CodeInvalid; failing to reach JetStream is
 // vcd.CodeUnavailable.
 func (db *DB) AppendAudit(ctx context.Context, rec AuditRecord) (seq uint64, dup bool, err error) {
-	m, seq, err := db.auditMsg(&rec, 0)
+	return db.storeAudit(ctx, &rec, 0)
+}
+
+// storeAudit is AppendAudit for a record projected from the log message logSeq (0:
+// none).
+func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64) (seq uint64, dup bool, err error) {
+	h := &db.history
+	if h.direct {
+		h.writeMu.Lock()
+		defer h.writeMu.Unlock()
+		db.resyncIfStale(ctx)
+	}
+	m, seq, err := db.auditMsg(rec, logSeq)
 	if err != nil || m == nil {
 		return seq, err == nil, err
 	}
 	ack, err := db.publishAudit(ctx, m)
 	if err != nil {
+		if h.direct {
+			h.stale = true // it may be stored all the same
+			db.resyncIfStale(ctx)
+		}
 		return 0, false, err
+	}
+	if h.direct && !ack.Duplicate {
+		db.indexAppended(ack.Sequence, rec, logSeq)
 	}
 	return ack.Sequence, ack.Duplicate, nil
 }
@@ -125,44 +145,70 @@ func (db *DB) auditMsg(rec *AuditRecord, logSeq uint64) (*nats.Msg, uint64, erro
 // round trip instead of one per record. A record AppendAudit would refuse as invalid
 // is passed to refused (with its index) and skipped. Any other failure is returned
 // (vcd.CodeUnavailable or, for a record too large, vcd.CodeInvalid): some records may
-// then be stored, and appending them again is safe because ids de-duplicate.
+// then be stored, and appending them again is safe because ids de-duplicate. logSeqs
+// holds the log sequence each record was projected from.
 func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []uint64, refused func(i int, err error)) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	futs := make([]jetstream.PubAckFuture, 0, len(recs))
+	h := &db.history
+	if h.direct {
+		h.writeMu.Lock()
+		defer h.writeMu.Unlock()
+		db.resyncIfStale(ctx)
+	}
+	type sent struct {
+		f jetstream.PubAckFuture
+		i int
+	}
+	futs := make([]sent, 0, len(recs))
+	var err error
 	for i := range recs {
-		m, _, err := db.auditMsg(&recs[i], logSeqs[i])
-		if err != nil {
-			refused(i, err)
+		m, _, e := db.auditMsg(&recs[i], logSeqs[i])
+		if e != nil {
+			refused(i, e)
 			continue
 		}
 		if m == nil {
 			continue // already stored
 		}
-		f, err := db.js.PublishMsgAsync(m)
-		if err != nil {
-			return appendError(err)
+		f, e := db.js.PublishMsgAsync(m)
+		if e != nil {
+			err = appendError(e)
+			break
 		}
-		futs = append(futs, f)
+		futs = append(futs, sent{f, i})
 	}
-	if len(futs) == 0 {
-		return nil
-	}
-	wait := time.NewTimer(db.cfg.Timeout)
-	defer wait.Stop()
-	for _, f := range futs {
+	// Every started append is waited for, also after a failure, so that the index
+	// (on a single node) learns what was stored before it is brought up to date.
+	wctx, cancel := context.WithTimeout(ctx, db.cfg.Timeout)
+	defer cancel()
+	failed := err != nil
+	for _, s := range futs {
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return appendError(err)
-		case <-wait.C:
-			return unavailable("append audit", context.DeadlineExceeded)
-		case <-ctx.Done():
-			return unavailable("append audit", ctx.Err())
+		case ack := <-s.f.Ok():
+			// In order, and only until the first failure: one stored after a
+			// record whose outcome is unknown would hide that record from the index.
+			if h.direct && !failed && !ack.Duplicate {
+				db.indexAppended(ack.Sequence, &recs[s.i], logSeqs[s.i])
+			}
+			continue
+		case e := <-s.f.Err():
+			if err == nil {
+				err = appendError(e)
+			}
+		case <-wctx.Done():
+			if err == nil {
+				err = unavailable("append audit", wctx.Err())
+			}
 		}
+		failed = true
 	}
-	return nil
+	if h.direct && failed {
+		h.stale = true
+		db.resyncIfStale(ctx)
+	}
+	return err
 }
 
 // checkAudit validates rec and lowercases its UUIDs.

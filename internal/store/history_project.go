@@ -285,10 +285,7 @@ func (p *projector) flush(ctx context.Context) error {
 		}
 		if err != nil {
 			for i := range p.recs {
-				m, _, err := db.auditMsg(&p.recs[i], p.logSeqs[i])
-				if err == nil && m != nil {
-					_, err = db.publishAudit(ctx, m)
-				}
+				_, _, err := db.storeAudit(ctx, &p.recs[i], p.logSeqs[i])
 				if err != nil && vcd.CodeOf(err) != vcd.CodeInvalid {
 					return err
 				}

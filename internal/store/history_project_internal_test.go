@@ -124,3 +124,62 @@ func TestProjectHistory_LogReset(t *testing.T) {
 	}
 	wait(6)
 }
+
+// TestAppendAudit_DirectIndex checks the single node's index: a record is in
+// QueryAudit when AppendAudit returns, without a follower; and after an append whose
+// outcome was unknown (here: a record stored behind the index's back), the next append
+// first reads the stream's tail, so neither record is missing.
+func TestAppendAudit_DirectIndex(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Config{DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if !db.history.direct {
+		t.Fatal("a single embedded node does not index directly")
+	}
+	rec := func(i int) AuditRecord {
+		return AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: time.UnixMilli(int64(1e12 + i)),
+			OrgID: "o", UserID: "u", Data: []byte("x")}
+	}
+	total := func() int {
+		p, err := db.QueryAudit(ctx, AuditQuery{PageSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Total
+	}
+	for i := range 3 {
+		if _, _, err := db.AppendAudit(ctx, rec(i)); err != nil {
+			t.Fatal(err)
+		}
+		if got := total(); got != i+1 {
+			t.Fatalf("after AppendAudit %d: %d records; want %d at once", i, got, i+1)
+		}
+	}
+	// Stored, but the index was not told: as after an append that timed out.
+	r := rec(3)
+	m, _, err := db.auditMsg(&r, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.publishAudit(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(); got != 3 {
+		t.Fatalf("%d records before the resync; want 3", got)
+	}
+	db.history.writeMu.Lock()
+	db.history.stale = true
+	db.history.writeMu.Unlock()
+	if _, _, err := db.AppendAudit(ctx, rec(4)); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(); got != 5 {
+		t.Fatalf("after the resync and one more: %d records; want 5", got)
+	}
+	if _, dup, err := db.AppendAudit(ctx, rec(3)); err != nil || !dup {
+		t.Fatalf("AppendAudit of the record the resync indexed = dup %v, %v; want dup", dup, err)
+	}
+}
