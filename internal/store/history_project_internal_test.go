@@ -18,11 +18,7 @@ import (
 // deletes the consumer.
 func TestProjectFrom_FormerConsumer(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openInternal(t)
 	if got := db.projectFrom(ctx); got != 1 {
 		t.Fatalf("projectFrom on a new store = %d; want 1", got)
 	}
@@ -71,11 +67,7 @@ func TestProjectFrom_FormerConsumer(t *testing.T) {
 func TestProjectHistory_LogReset(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db, err := Open(ctx, Config{DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openInternal(t)
 	id := func(i int) string { return "00000000-0000-4000-8000-" + fmt.Sprintf("%012d", i) }
 	fn := func(m Message) (AuditRecord, bool) {
 		i, err := strconv.Atoi(string(m.Payload))
@@ -131,11 +123,7 @@ func TestProjectHistory_LogReset(t *testing.T) {
 // first reads the stream's tail, so neither record is missing.
 func TestAppendAudit_DirectIndex(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openInternal(t)
 	if !db.history.direct {
 		t.Fatal("a single embedded node does not index directly")
 	}
@@ -182,4 +170,16 @@ func TestAppendAudit_DirectIndex(t *testing.T) {
 	if _, dup, err := db.AppendAudit(ctx, rec(3)); err != nil || !dup {
 		t.Fatalf("AppendAudit of the record the resync indexed = dup %v, %v; want dup", dup, err)
 	}
+}
+
+// openInternal opens a single-node store in a temporary directory, closed when the
+// test ends.
+func openInternal(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), Config{DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
