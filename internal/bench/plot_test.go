@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,8 +15,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/heraldmq/herald/internal/config"
-	"github.com/heraldmq/herald/internal/server"
+	"github.com/heraldmq/herald/internal/servertest"
 )
 
 // plotCases are synthetic results of each plotted scenario, mixed with results the
@@ -373,19 +371,8 @@ func TestCapSteps(t *testing.T) {
 // steps against a real herald in this process (so the server's memory is this
 // process's): one result per step, in order, with the step's figures.
 func TestSteps_Herald(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Auth.AdminPassword = "bench-admin-secret"
-	cfg.Auth.PasswordCost = 4
-	s, err := server.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	cfg := servertest.Config(t.TempDir(), "bench-admin-secret")
+	s := servertest.Run(t, cfg)
 	t.Setenv("HERALD_ADMIN_PASSWORD", cfg.Auth.AdminPassword)
 	common := []string{"-url", s.URL(), "-cacert", s.CAFile(), "-orgs", "1", "-users", "2", "-pid", strconv.Itoa(os.Getpid()), "-json"}
 	run := func(args ...string) []Result {
