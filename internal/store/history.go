@@ -77,8 +77,11 @@ func (db *DB) ensureHistory(ctx context.Context) error {
 
 // AppendAudit stores rec in the history stream once JetStream acknowledges it. The
 // record's ID de-duplicates: a record whose ID (and time) this node's index already
-// holds, or whose ID was appended within Config.LogDedupWindow, is not stored again,
-// and AppendAudit reports dup true with the original sequence. The record is in
+// holds, or, in a cluster, whose ID was appended within Config.LogDedupWindow, is not
+// stored again, and AppendAudit reports dup true with the original sequence. (A
+// single node's index holds every record it appended: after an append whose outcome
+// is unknown, the next one first reads the stream's tail into it, and is refused as
+// vcd.CodeUnavailable while it cannot.) The record is in
 // QueryAudit when AppendAudit returns on a single node, and on every node of a
 // cluster when its index follower delivers it (milliseconds). An ID that is not a
 // UUID, an EntityID or TaskID that is neither empty nor a UUID, a zero Time or an
@@ -95,7 +98,9 @@ func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64) (
 	if h.direct {
 		h.writeMu.Lock()
 		defer h.writeMu.Unlock()
-		db.resyncIfStale(ctx)
+		if err := db.resyncIfStale(ctx); err != nil {
+			return 0, false, err
+		}
 	}
 	m, seq, err := db.auditMsg(rec, logSeq)
 	if err != nil || m == nil {
@@ -104,8 +109,8 @@ func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64) (
 	ack, err := db.publishAudit(ctx, m)
 	if err != nil {
 		if h.direct {
-			h.stale = true // it may be stored all the same
-			db.resyncIfStale(ctx)
+			h.stale = true            // it may be stored all the same
+			_ = db.resyncIfStale(ctx) // or the next append tries again
 		}
 		return 0, false, err
 	}
@@ -129,10 +134,13 @@ func (db *DB) auditMsg(rec *AuditRecord, logSeq uint64) (*nats.Msg, uint64, erro
 	m := &nats.Msg{
 		Subject: HistorySubjectPrefix + subjectToken(rec.OrgID) + "." + subjectToken(rec.UserID),
 		Data:    rec.Data,
-		Header: nats.Header{
-			jetstream.MsgIDHeader: []string{rec.ID},
-			hdrAudit:              []string{encodeAudit(*rec)},
-		},
+		Header:  nats.Header{hdrAudit: []string{encodeAudit(*rec)}},
+	}
+	if !db.history.direct {
+		// Several nodes may append the same record at once; JetStream keeps the
+		// first. A single node's index already answered, and an id in JetStream's
+		// duplicate window costs about 100 bytes of memory for the window's length.
+		m.Header[jetstream.MsgIDHeader] = []string{rec.ID}
 	}
 	if logSeq > 0 {
 		m.Header[hdrLogSeq] = []string{strconv.FormatUint(logSeq, 10)}
@@ -155,7 +163,9 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 	if h.direct {
 		h.writeMu.Lock()
 		defer h.writeMu.Unlock()
-		db.resyncIfStale(ctx)
+		if err := db.resyncIfStale(ctx); err != nil {
+			return err
+		}
 	}
 	type sent struct {
 		f jetstream.PubAckFuture
@@ -171,6 +181,9 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 		}
 		if m == nil {
 			continue // already stored
+		}
+		if h.direct && h.inBatch(&recs[i]) {
+			continue // earlier in this batch, which the index learns only from the acks
 		}
 		f, e := db.js.PublishMsgAsync(m)
 		if e != nil {
@@ -204,9 +217,12 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 		}
 		failed = true
 	}
+	if h.direct {
+		clear(h.batch)
+	}
 	if h.direct && failed {
 		h.stale = true
-		db.resyncIfStale(ctx)
+		_ = db.resyncIfStale(ctx) // or the next append tries again
 	}
 	return err
 }

@@ -34,6 +34,30 @@ type history struct {
 	direct  bool
 	writeMu sync.Mutex
 	stale   bool
+	// batch holds the records of the batch appendAudits is sending (id and time,
+	// as auditIndex.has matches them), under writeMu.
+	batch map[batchKey]struct{}
+}
+
+// batchKey identifies a record as auditIndex.has does.
+type batchKey struct {
+	id uuid
+	ms int64
+}
+
+// inBatch reports whether a record with rec's id and time is already in the batch
+// being sent, adding it if not. writeMu held on entry.
+func (h *history) inBatch(rec *AuditRecord) bool {
+	id, _ := parseUUID(rec.ID)
+	k := batchKey{id, rec.Time.UnixMilli()}
+	if _, ok := h.batch[k]; ok {
+		return true
+	}
+	if h.batch == nil {
+		h.batch = make(map[batchKey]struct{}, historyBatch)
+	}
+	h.batch[k] = struct{}{}
+	return false
 }
 
 // indexAppended adds rec, just stored at seq from the log message logSeq (0: none),
@@ -45,19 +69,21 @@ func (db *DB) indexAppended(seq uint64, rec *AuditRecord, logSeq uint64) {
 
 // resyncIfStale brings the index up to the stream's last record after an append
 // whose outcome is unknown, reading the records after the last indexed one as the
-// follower would; if that fails too, the next append tries again. writeMu held on
-// entry.
-func (db *DB) resyncIfStale(ctx context.Context) {
+// follower would. It returns a vcd.CodeUnavailable error while it cannot: the index
+// is then not the authority on which ids are stored, and appends wait (a single
+// node's records carry no Nats-Msg-Id for JetStream to de-duplicate them). writeMu
+// held on entry.
+func (db *DB) resyncIfStale(ctx context.Context) error {
 	h := &db.history
 	if !h.stale {
-		return
+		return nil
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), db.cfg.Timeout)
 	defer cancel()
 	info, err := h.stream.Info(rctx)
 	if err != nil {
 		db.logger.Warn("audit index behind the history stream", "err", err)
-		return
+		return unavailable("audit index behind the history stream", err)
 	}
 	target := info.State.LastSeq
 	if next := h.ix.lastSeq() + 1; next <= target {
@@ -70,10 +96,11 @@ func (db *DB) resyncIfStale(ctx context.Context) {
 		})
 		if !reached {
 			db.logger.Warn("audit index behind the history stream", "err", err)
-			return
+			return unavailable("audit index behind the history stream", err)
 		}
 	}
 	h.stale = false
+	return nil
 }
 
 // historyPruneEvery is how often the index drops records the stream no longer holds.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldmq/herald/internal/vcd"
 )
 
 // TestProjectFrom_FormerConsumer opens a store as an earlier version left it: the
@@ -169,6 +171,31 @@ func TestAppendAudit_DirectIndex(t *testing.T) {
 	}
 	if _, dup, err := db.AppendAudit(ctx, rec(3)); err != nil || !dup {
 		t.Fatalf("AppendAudit of the record the resync indexed = dup %v, %v; want dup", dup, err)
+	}
+	// The index is the only de-duplication: no record carries a Nats-Msg-Id.
+	for seq := uint64(1); seq <= 5; seq++ {
+		raw, err := db.history.stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := raw.Header.Get(jetstream.MsgIDHeader); id != "" {
+			t.Fatalf("record %d has Nats-Msg-Id %q; a single node sets none", seq, id)
+		}
+	}
+	// While the index cannot read the stream's tail, it is not the authority on what
+	// is stored, and appends are refused rather than risk a second copy.
+	if err := db.js.DeleteStream(ctx, streamHistory); err != nil {
+		t.Fatal(err)
+	}
+	db.history.writeMu.Lock()
+	db.history.stale = true
+	db.history.writeMu.Unlock()
+	if _, _, err := db.AppendAudit(ctx, rec(5)); vcd.CodeOf(err) != vcd.CodeUnavailable {
+		t.Fatalf("AppendAudit with a stale index and no stream = %v; want unavailable", err)
+	}
+	err = db.appendAudits(ctx, []AuditRecord{rec(5)}, []uint64{0}, func(int, error) {})
+	if vcd.CodeOf(err) != vcd.CodeUnavailable {
+		t.Fatalf("appendAudits with a stale index and no stream = %v; want unavailable", err)
 	}
 }
 
