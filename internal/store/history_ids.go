@@ -44,7 +44,7 @@ func (t *idTable) find(id *uuid, at func(pos uint32) *entry, match func(*entry) 
 // add records that the entry at pos has id id, growing the table when two thirds full.
 func (t *idTable) add(id *uuid, pos uint32, at func(pos uint32) *entry) {
 	if (t.n+1)*3 > len(t.slots)*2 {
-		t.rebuild(max(64, 2*len(t.slots)), nil, at)
+		t.rebuild(max(64, 2*len(t.slots)), at)
 	}
 	t.put(id, pos)
 }
@@ -61,18 +61,32 @@ func (t *idTable) put(id *uuid, pos uint32) {
 }
 
 // rebuild makes a table of size slots (a power of two) holding the positions of the
-// old one that keep accepts (all when keep is nil): after growth, or after pruning,
-// which removes positions and so cannot leave holes in the probe sequences.
-func (t *idTable) rebuild(size int, keep func(pos uint32) bool, at func(pos uint32) *entry) {
+// old one, when it grows.
+func (t *idTable) rebuild(size int, at func(pos uint32) *entry) {
+	old := t.reset(size)
+	for _, s := range old {
+		if s != 0 {
+			t.put(&at(s-1).id, s-1)
+		}
+	}
+}
+
+// fill makes a table of size slots (a power of two) holding arena, whose first entry
+// is at position base: after pruning, which removes positions (and may renumber them)
+// and so cannot leave holes in the probe sequences.
+func (t *idTable) fill(size int, arena []entry, base uint32) {
+	t.reset(size)
+	for i := range arena {
+		t.put(&arena[i].id, base+uint32(i))
+	}
+}
+
+// reset empties the table, with size slots, and returns the old slots.
+func (t *idTable) reset(size int) []uint32 {
 	old := t.slots
 	if t.seed == (maphash.Seed{}) {
 		t.seed = maphash.MakeSeed()
 	}
 	t.slots, t.n = make([]uint32, size), 0
-	for _, s := range old {
-		if s == 0 || keep != nil && !keep(s-1) {
-			continue
-		}
-		t.put(&at(s-1).id, s-1)
-	}
+	return old
 }

@@ -167,10 +167,16 @@ type auditIndex struct {
 	all    []uint32
 	byOrg  map[uint32][]uint32
 	byUser map[uint32][]uint32
-	syms   []string          // symbol → text; 0 is ""
-	symIdx map[string]uint32 // text → symbol
-	ids    idTable           // position by record id, for has
-	last   uint64            // highest sequence added
+	// Symbols: text by number (0 is ""), number by text, and how many of the
+	// entries' fields name each; pruning frees a symbol no entry names any more, and
+	// add reuses freed numbers, so fields unique to each record (an entity name with
+	// a timestamp in it) do not outlive the records.
+	syms   []string
+	symIdx map[string]uint32
+	refs   []uint32
+	free   []uint32
+	ids    idTable // position by record id, for has
+	last   uint64  // highest sequence added
 	// logSeq is the highest log sequence a record names (hdrLogSeq).
 	logSeq atomic.Uint64
 }
@@ -204,22 +210,49 @@ func (ix *auditIndex) lastSeq() uint64 {
 // lastLogSeq returns the highest log sequence an indexed record was projected from.
 func (ix *auditIndex) lastLogSeq() uint64 { return ix.logSeq.Load() }
 
-// sym returns the symbol of s, adding it. Lock held on entry.
+// sym returns the symbol of s for a new entry's field, adding it or counting one
+// more use. Lock held on entry.
 func (ix *auditIndex) sym(s string) uint32 {
 	if s == "" {
 		return 0
 	}
 	if n, ok := ix.symIdx[s]; ok {
+		ix.refs[n]++
 		return n
 	}
 	if ix.symIdx == nil {
 		ix.symIdx = make(map[string]uint32)
-		ix.syms = []string{""}
+		ix.syms, ix.refs = []string{""}, []uint32{0}
 	}
-	n := uint32(len(ix.syms))
-	ix.syms = append(ix.syms, s)
+	var n uint32
+	if k := len(ix.free); k > 0 {
+		n, ix.free = ix.free[k-1], ix.free[:k-1]
+		ix.syms[n], ix.refs[n] = s, 1
+	} else {
+		n = uint32(len(ix.syms))
+		ix.syms, ix.refs = append(ix.syms, s), append(ix.refs, 1)
+	}
 	ix.symIdx[s] = n
 	return n
+}
+
+// release counts one use of symbol n less, freeing it at none. Lock held on entry.
+func (ix *auditIndex) release(n uint32) {
+	if n == 0 {
+		return
+	}
+	if ix.refs[n]--; ix.refs[n] == 0 {
+		delete(ix.symIdx, ix.syms[n])
+		ix.syms[n] = ""
+		ix.free = append(ix.free, n)
+	}
+}
+
+// releaseAll releases the symbols of e's fields.
+func (ix *auditIndex) releaseAll(e *entry) {
+	for _, n := range [...]uint32{e.org, e.orgName, e.user, e.userName, e.typ, e.entName, e.svc} {
+		ix.release(n)
+	}
 }
 
 // lookup returns the symbol of s without adding it. Read lock held on entry.
@@ -323,16 +356,27 @@ func (ix *auditIndex) prune(first uint64) {
 	if k == 0 {
 		return
 	}
+	for i := range k {
+		ix.releaseAll(&ix.arena[i])
+	}
 	// Copy rather than re-slice, so the dropped entries' memory is freed.
 	ix.arena = slices.Clone(ix.arena[k:])
 	ix.base += uint32(k)
-	size := 64
-	for size*2 < len(ix.arena)*3 {
-		size *= 2
+	// Positions are 32 bits: once the records dropped reach rebaseAt, the lists
+	// count from arena[0] again, so an index that runs for years (2^32 records are
+	// ten days at 5,000 a second) does not wrap around.
+	kept, shift := ix.base, uint32(0) // positions from kept on stay
+	if ix.base >= rebaseAt {
+		shift, ix.base = ix.base, 0
 	}
-	ix.ids.rebuild(size, func(p uint32) bool { return p >= ix.base }, ix.at)
 	keep := func(list []uint32) []uint32 {
-		return slices.DeleteFunc(list, func(p uint32) bool { return p < ix.base })
+		list = slices.DeleteFunc(list, func(p uint32) bool { return p < kept })
+		if shift != 0 {
+			for i := range list {
+				list[i] -= shift
+			}
+		}
+		return list
 	}
 	ix.all = keep(ix.all)
 	for s, l := range ix.byOrg {
@@ -349,7 +393,16 @@ func (ix *auditIndex) prune(first uint64) {
 			ix.byUser[s] = l
 		}
 	}
+	size := 64
+	for size*2 < len(ix.arena)*3 {
+		size *= 2
+	}
+	ix.ids.fill(size, ix.arena, ix.base)
 }
+
+// rebaseAt is the position base at which prune renumbers the positions from zero.
+// A variable for the tests.
+var rebaseAt uint32 = 1 << 31
 
 // AuditEntry is an indexed audit record as QueryAudit's Match sees it: the index fields
 // without Data. Ids are bare lowercase UUIDs where the record had UUIDs.

@@ -78,6 +78,77 @@ func TestAuditIndex_OrderAndPrune(t *testing.T) {
 	}
 }
 
+// TestAuditIndex_PruneSymbolsAndRebase checks what pruning gives back: the symbols
+// of fields only the dropped records named (an entity name unique to each record)
+// are freed and their numbers reused, the shared ones stay; and once the positions
+// dropped reach rebaseAt they count from zero again, with every list, the id table
+// and the queries as before.
+func TestAuditIndex_PruneSymbolsAndRebase(t *testing.T) {
+	defer func(v uint32) { rebaseAt = v }(rebaseAt)
+	rebaseAt = 250
+	var ix auditIndex
+	at := time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC)
+	rec := func(i int) AuditRecord {
+		return AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: at.Add(time.Duration(i) * time.Second),
+			OrgID: fmt.Sprintf("org%d", i%2), UserID: fmt.Sprintf("user%d", i%4), EventType: "type",
+			EntityName: fmt.Sprintf("backup-%d", i)}
+	}
+	seq := uint64(0)
+	add := func(from, to int) {
+		for i := from; i < to; i++ {
+			r := rec(i)
+			seq++
+			ix.add(seq, &r)
+		}
+	}
+	// Symbols: "" plus 2 orgs, 4 users, 1 type and one name per record.
+	add(0, 200)
+	if got := len(ix.syms); got != 1+2+4+1+200 {
+		t.Fatalf("%d symbols; want %d", got, 1+2+4+1+200)
+	}
+	ix.prune(151) // drops records 0..149 and their 150 names
+	if got := len(ix.symIdx); got != 2+4+1+50 {
+		t.Fatalf("%d live symbols after prune; want %d", got, 2+4+1+50)
+	}
+	if _, ok := ix.lookup("backup-149"); ok {
+		t.Fatal("a dropped record's entity name is still a symbol")
+	}
+	if _, ok := ix.lookup("org1"); !ok {
+		t.Fatal("a shared symbol was freed")
+	}
+	add(200, 350)
+	if got := len(ix.syms); got != 1+2+4+1+200 {
+		t.Fatalf("%d symbols after adding 150 names; want the freed %d reused", got, 1+2+4+1+200)
+	}
+	ix.prune(301) // base reaches 300 >= rebaseAt: positions count from zero
+	if ix.base != 0 || len(ix.arena) != 50 {
+		t.Fatalf("after the rebase: base %d, arena %d; want 0, 50", ix.base, len(ix.arena))
+	}
+	for _, list := range [][]uint32{ix.all, ix.byOrg[ix.symIdx["org0"]], ix.byUser[ix.symIdx["user3"]]} {
+		for _, p := range list {
+			if p >= uint32(len(ix.arena)) {
+				t.Fatalf("position %d after the rebase; the arena holds %d", p, len(ix.arena))
+			}
+		}
+	}
+	add(350, 360)
+	for i, want := range map[int]bool{299: false, 300: true, 349: true, 359: true} {
+		r := rec(i)
+		id, _ := parseUUID(r.ID)
+		if s, ok := ix.has(id, r.Time.UnixMilli()); ok != want || ok && s != uint64(i+1) {
+			t.Errorf("has(%d) = %d, %v; want %v", i, s, ok, want)
+		}
+	}
+	seqs, total, _ := ix.find(&AuditQuery{UserID: "user3", PageSize: 100, Asc: true})
+	if total != 15 || len(seqs) != 15 || seqs[0] != 304 || seqs[14] != 360 {
+		t.Fatalf("user3's records after the rebase = %v (total %d); want 304, 308 … 360", seqs, total)
+	}
+	e := AuditEntry{ix: &ix, e: ix.at(ix.all[0])}
+	if e.EntityName() != "backup-300" || e.OrgID() != "org0" {
+		t.Fatalf("first entry after the rebase: %q of %q; want backup-300 of org0", e.EntityName(), e.OrgID())
+	}
+}
+
 // TestAuditIndex_Performance loads 1,000,000 records into the index and times typical
 // queries (the index part of QueryAudit; reading a page's records from the stream is
 // measured separately). It runs with HERALD_PERF=1:
