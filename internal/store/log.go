@@ -169,6 +169,15 @@ func (db *DB) AppendAsync(subject, id string, payload []byte) (AppendWait, error
 		return nil, appendError(err)
 	}
 	return func(ctx context.Context) (uint64, bool, error) {
+		// A pipelining caller waits after sending more, when the acknowledgement is
+		// often there already: then no deadline (a timer and a context) is needed.
+		select {
+		case ack := <-f.Ok():
+			return ack.Sequence, ack.Duplicate, nil
+		case err := <-f.Err():
+			return 0, false, appendError(err)
+		default:
+		}
 		ctx, cancel := db.bounded(ctx)
 		defer cancel()
 		select {
