@@ -163,7 +163,9 @@
 // # Audit history
 //
 // Stream HISTORY (subjects history.<org>.<user>, file storage, Config.Replicas, limits
-// retention for Config.HistoryMaxAge, default 90 days, AllowDirect) holds one
+// retention for Config.HistoryMaxAge, default 90 days, AllowDirect, and on a single
+// node asynchronous persistence: a crash's lost tail is projected again, see
+// ensureHistory) holds one
 // AuditRecord per event notification: the index fields in header Herald-Audit
 // (encodeAudit) and the caller's rendering of the record as the body. AppendAudit
 // refuses an id this node's index already holds, so a record is stored once even when

@@ -210,3 +210,103 @@ func openInternal(t *testing.T) *DB {
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
+
+// TestHistoryPersistMode_LostSuffix checks the history stream's persistence and what
+// makes it safe: a single node creates it asynchronous; a stream created with the
+// default mode (an earlier version's) keeps it; and records lost as a crash loses
+// the unwritten tail of an asynchronous stream are projected again from the log.
+func TestHistoryPersistMode_LostSuffix(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() *DB {
+		t.Helper()
+		db, err := Open(ctx, Config{DataDir: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	mode := func(db *DB) jetstream.PersistModeType {
+		t.Helper()
+		info, err := db.history.stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Config.PersistMode
+	}
+	total := func(db *DB) int {
+		t.Helper()
+		p, err := db.QueryAudit(ctx, AuditQuery{PageSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Total
+	}
+	fn := func(m Message) (AuditRecord, bool) {
+		i, err := strconv.Atoi(string(m.Payload))
+		if err != nil {
+			return AuditRecord{}, false
+		}
+		return AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: time.UnixMilli(int64(1e12 + i)),
+			OrgID: "o", UserID: "u", Data: []byte("x")}, true
+	}
+	// project runs the projector until the history holds want records.
+	project := func(db *DB, want int) {
+		t.Helper()
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- db.ProjectHistory(pctx, fn) }()
+		defer func() { cancel(); <-done }()
+		deadline := time.Now().Add(10 * time.Second)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for total(db) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("audit records: %d; want %d", total(db), want)
+			}
+			<-tick.C
+		}
+	}
+
+	db := open()
+	if got := mode(db); got != jetstream.AsyncPersistMode {
+		t.Fatalf("a single node's new history persists %v; want async", got)
+	}
+	for i := 1; i <= 20; i++ {
+		if _, _, err := db.Append(ctx, "notify.publish.o.u", "ev-"+strconv.Itoa(i), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	project(db, 20)
+	// The crash: the last five records never reached the file.
+	for seq := uint64(16); seq <= 20; seq++ {
+		if err := db.history.stream.DeleteMsg(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = db.Close()
+
+	db = open()
+	if got := total(db); got != 15 {
+		t.Fatalf("after the loss: %d records; want 15", got)
+	}
+	project(db, 20)
+	if got := db.history.ix.lastLogSeq(); got != 20 {
+		t.Fatalf("records name log sequences up to %d; want 20", got)
+	}
+	// A history stream of the default mode, as an earlier version created it, stays.
+	if err := db.js.DeleteStream(ctx, streamHistory); err != nil {
+		t.Fatal(err)
+	}
+	cfg := db.history.stream.CachedInfo().Config
+	cfg.PersistMode = jetstream.DefaultPersistMode
+	if _, err := db.js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	db = open()
+	defer db.Close()
+	if got := mode(db); got != jetstream.DefaultPersistMode {
+		t.Fatalf("an existing default-mode history was changed to %v", got)
+	}
+}
