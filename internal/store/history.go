@@ -56,13 +56,15 @@ type AuditRecord struct {
 //
 // A single node creates it with asynchronous persistence: JetStream acknowledges a
 // record before writing it to its file, and writes a batch at a time instead of one
-// write per record (about 4 % of herald's CPU at 5,000 events/s). A crash of the process
-// can then lose the last few milliseconds of records, always a suffix, and nothing
-// of them is lost: every record is projected from the notification log, and the
-// projector resumes after the highest log sequence the stored records name. A
+// write per record (about 4 % of herald's CPU at 5,000 events/s). A crash of the
+// process can then lose the last few milliseconds of records, always a tail, and the
+// audit trail still loses nothing: every record is projected from the notification
+// log, and the projector resumes after the highest log sequence the stored records
+// name. A
 // cluster keeps the default (a node's projector would not re-project what another
-// node's crash lost), and so does a stream that exists already, since JetStream
-// cannot change the mode of a stream.
+// node's crash lost), and so do a node set to sync every write (whose promise covers
+// a power loss, where what a crash leaves unwritten need not be a tail) and a stream
+// that exists already, since JetStream cannot change the mode of a stream.
 func (db *DB) ensureHistory(ctx context.Context) error {
 	persist := jetstream.DefaultPersistMode
 	switch s, err := db.js.Stream(ctx, streamHistory); {
@@ -70,7 +72,7 @@ func (db *DB) ensureHistory(ctx context.Context) error {
 		persist = s.CachedInfo().Config.PersistMode
 	case !errors.Is(err, jetstream.ErrStreamNotFound):
 		return unavailable("stream "+streamHistory, err)
-	case db.srv != nil && db.cfg.Cluster.Name == "" && db.cfg.Replicas == 1:
+	case db.srv != nil && db.cfg.Cluster.Name == "" && db.cfg.Replicas == 1 && !db.cfg.SyncAlways:
 		persist = jetstream.AsyncPersistMode
 	}
 	s, err := db.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{

@@ -305,8 +305,18 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 	}
 	_ = db.Close()
 	db = open()
-	defer db.Close()
 	if got := mode(db); got != jetstream.DefaultPersistMode {
 		t.Fatalf("an existing default-mode history was changed to %v", got)
+	}
+	_ = db.Close()
+	// A node that syncs every write keeps the default: its promise covers a power
+	// loss, after which the unwritten part need not be a tail.
+	db, err := Open(ctx, Config{DataDir: t.TempDir(), SyncAlways: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := mode(db); got != jetstream.DefaultPersistMode {
+		t.Fatalf("a new history with SyncAlways persists %v; want the default", got)
 	}
 }
