@@ -25,6 +25,7 @@ func (s *Server) storeConfig() store.Config {
 		Replicas:       c.Replicas,
 		SyncAlways:     c.SyncAlways,
 		SyncInterval:   c.SyncInterval.D(),
+		InProcess:      c.InProcess,
 		MaxMemory:      c.MaxMemory,
 		MaxStore:       c.MaxStore,
 		LogMaxAge:      c.LogMaxAge.D(),

@@ -45,19 +45,17 @@ type ClusterConfig struct {
 // routeUser is the user name routes authenticate with when Secret is set.
 const routeUser = "herald-route"
 
-// apply sets c in the embedded server's options and returns the credentials of the
-// in-process connection. A clustered server must listen for clients, because
-// nats-server starts routing only after its client listener is up: it listens on a
-// random loopback port and requires a password generated for this process, which
-// only the in-process connection knows.
-func (c ClusterConfig) apply(opts *server.Options) (user, password string, err error) {
+// apply sets c in the embedded server's options. A clustered server must listen for
+// clients, because nats-server starts routing only after its client listener is up
+// (listenLoopback).
+func (c ClusterConfig) apply(opts *server.Options) error {
 	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil {
-		return "", "", fmt.Errorf("cluster address %q: %w", c.Addr, err)
+		return fmt.Errorf("cluster address %q: %w", c.Addr, err)
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 0 || p > 65535 {
-		return "", "", fmt.Errorf("cluster address %q: bad port", c.Addr)
+		return fmt.Errorf("cluster address %q: bad port", c.Addr)
 	}
 	if p == 0 {
 		p = server.RANDOM_PORT
@@ -76,7 +74,7 @@ func (c ClusterConfig) apply(opts *server.Options) (user, password string, err e
 	if c.TLSCert != "" {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: c.TLSCert, KeyFile: c.TLSKey, CaFile: c.TLSCA, Verify: true})
 		if err != nil {
-			return "", "", fmt.Errorf("cluster tls: %w", err)
+			return fmt.Errorf("cluster tls: %w", err)
 		}
 		// The CA verifies the peers both ways: accepted routes (ClientCAs, set by
 		// GenTLSConfig) and solicited ones (RootCAs), as nats-server's own
@@ -91,19 +89,28 @@ func (c ClusterConfig) apply(opts *server.Options) (user, password string, err e
 		}
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" {
-			return "", "", fmt.Errorf("route %q: not host:port or a URL", r)
+			return fmt.Errorf("route %q: not host:port or a URL", r)
 		}
 		if c.Secret != "" {
 			u.User = url.UserPassword(routeUser, c.Secret)
 		}
 		opts.Routes = append(opts.Routes, u)
 	}
+	return nil
+}
+
+// listenLoopback makes the embedded server listen for clients on a random loopback
+// port, with one user whose password is generated for this process, and returns the
+// client option that logs in as it. Nothing outside the machine reaches the port,
+// and nothing on it that does not know the password (nats-server compares it in
+// constant time).
+func listenLoopback(opts *server.Options) nats.Option {
 	opts.DontListen = false
 	opts.Host = "127.0.0.1"
 	opts.Port = server.RANDOM_PORT
-	password = rand.Text()
+	password := rand.Text()
 	opts.Users = []*server.User{{Username: "herald", Password: password}}
-	return "herald", password, nil
+	return nats.UserInfo("herald", password)
 }
 
 // externalOptions returns the client options for Config.NATSURL: credentials, TLS,

@@ -31,6 +31,13 @@ type Config struct {
 	// storage in bytes; 0 means the nats-server default (a share of the machine's).
 	MaxMemory int64
 	MaxStore  int64
+	// InProcess connects to the embedded server through in-process pipes and opens no
+	// port at all. By default the embedded server listens on a random loopback port
+	// that only this process has the password of, and herald connects through it:
+	// the kernel's socket buffers let either side write without waiting for the other
+	// to read, where a pipe hands over every write, and under load that halves the
+	// notifications' tail latency (docs/PERFORMANCE.md). A cell always listens there.
+	InProcess bool
 	// NATSURL, when set, connects to an existing NATS cluster (comma-separated URLs)
 	// instead of embedding a server; DataDir and the embedded-server fields are then
 	// ignored.

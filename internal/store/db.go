@@ -222,7 +222,7 @@ func (db *DB) connect() error {
 	}
 	opts := &server.Options{
 		ServerName: db.cfg.ServerName,
-		// No TCP port at all: herald is the only client and talks in-process.
+		// No client port unless listenLoopback opens one below.
 		DontListen:         true,
 		JetStream:          true,
 		StoreDir:           filepath.Join(db.cfg.DataDir, "jetstream"),
@@ -234,11 +234,12 @@ func (db *DB) connect() error {
 	}
 	var connOpts []nats.Option
 	if db.cfg.Cluster.Name != "" {
-		user, password, err := db.cfg.Cluster.apply(opts)
-		if err != nil {
+		if err := db.cfg.Cluster.apply(opts); err != nil {
 			return err
 		}
-		connOpts = append(connOpts, nats.UserInfo(user, password))
+	}
+	if db.cfg.Cluster.Name != "" || !db.cfg.InProcess {
+		connOpts = append(connOpts, listenLoopback(opts))
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -250,11 +251,17 @@ func (db *DB) connect() error {
 	if !srv.ReadyForConnections(db.cfg.Timeout) {
 		return vcd.Wrap(vcd.CodeUnavailable, errors.New("embedded nats server not ready"), "The store is unavailable.")
 	}
-	connOpts = append(connOpts, nats.InProcessServer(srv), nats.MaxReconnects(-1))
-	if db.nc, err = nats.Connect("", append(connOpts, nats.Name("herald"))...); err != nil {
+	url := ""
+	if db.cfg.InProcess {
+		connOpts = append(connOpts, nats.InProcessServer(srv))
+	} else {
+		url = srv.ClientURL()
+	}
+	connOpts = append(connOpts, nats.MaxReconnects(-1))
+	if db.nc, err = nats.Connect(url, append(connOpts, nats.Name("herald"))...); err != nil {
 		return unavailable("connect to embedded nats", err)
 	}
-	if db.live, err = nats.Connect("", append(connOpts, nats.Name("herald-live"))...); err != nil {
+	if db.live, err = nats.Connect(url, append(connOpts, nats.Name("herald-live"))...); err != nil {
 		return unavailable("connect to embedded nats", err)
 	}
 	return nil

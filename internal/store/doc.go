@@ -4,8 +4,9 @@
 // # Server
 //
 // By default Open embeds a nats-server in the process: JetStream file store under
-// <DataDir>/jetstream, no TCP port (DontListen), reached through an in-process
-// connection, its log routed to slog. Config.ServerName must stay stable across
+// <DataDir>/jetstream, reached on a random loopback port with a password generated
+// at each start (or, with Config.InProcess, through in-process pipes and no port at
+// all), its log routed to slog. Config.ServerName must stay stable across
 // restarts. With Config.NATSURL set, Open connects to an existing NATS cluster instead;
 // everything else is the same code. Open waits, with a deadline, until the JetStream
 // API answers.

@@ -18,8 +18,8 @@ func (n natsLogger) Noticef(format string, v ...any) {
 
 func (n natsLogger) Warnf(format string, v ...any) {
 	if strings.HasPrefix(format, "Plaintext passwords detected") {
-		// The only password is cell mode's, generated per process for the in-process
-		// connection on a loopback port (ClusterConfig.apply): nothing to act on.
+		// The only password is the one generated per process for herald's own
+		// connection on a loopback port (listenLoopback): nothing to act on.
 		n.l.Debug("nats server", "detail", fmt.Sprintf(format, v...))
 		return
 	}
