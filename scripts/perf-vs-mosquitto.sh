@@ -31,11 +31,19 @@ stop() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || 
 trap stop EXIT
 start() {
   stop
+  # Another server on the port would answer in this one's place and be measured.
+  if curl -s -o /dev/null http://127.0.0.1:18080/readyz; then
+    echo "something already listens on 127.0.0.1:18080: stop it first" >&2; exit 1
+  fi
   rm -rf "$BIN/data"
   "$BIN/herald" serve -config "$BIN/bench.yaml" -data-dir "$BIN/data" \
     -http-addr 127.0.0.1:18080 -addr "" -log-level warn >>"$OUT/herald.log" 2>&1 &
   PID=$!
-  for _ in $(seq 100); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && return; sleep 0.1; done
+  for _ in $(seq 100); do
+    kill -0 "$PID" 2>/dev/null || { echo "herald exited; see $OUT/herald.log" >&2; exit 1; }
+    curl -sf http://127.0.0.1:18080/readyz >/dev/null && return
+    sleep 0.1
+  done
   echo "herald did not become ready" >&2; exit 1
 }
 B="$BIN/herald-bench"
