@@ -70,36 +70,10 @@ func TestProjectHistory_LogReset(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	db := openInternal(t)
-	id := func(i int) string { return "00000000-0000-4000-8000-" + fmt.Sprintf("%012d", i) }
-	fn := func(m Message) (AuditRecord, bool) {
-		i, err := strconv.Atoi(string(m.Payload))
-		if err != nil {
-			return AuditRecord{}, false
-		}
-		return AuditRecord{ID: id(i), Time: time.UnixMilli(int64(1e12 + i)), OrgID: "o", UserID: "u", Data: []byte("x")}, true
-	}
 	done := make(chan error, 1)
-	go func() { done <- db.ProjectHistory(ctx, fn) }()
+	go func() { done <- db.ProjectHistory(ctx, numberedAudit) }()
 	defer func() { cancel(); <-done }()
-	total := func() int {
-		p, err := db.QueryAudit(context.Background(), AuditQuery{PageSize: 1})
-		if err != nil {
-			return -1
-		}
-		return p.Total
-	}
-	wait := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for total() != n {
-			if time.Now().After(deadline) {
-				t.Fatalf("audit records: %d; want %d", total(), n)
-			}
-			<-tick.C
-		}
-	}
+	wait := func(n int) { t.Helper(); waitAuditTotal(t, db, n) }
 	for i := 1; i <= 5; i++ {
 		if _, _, err := db.Append(ctx, "notify.publish.o.u", "ev-"+strconv.Itoa(i), []byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
@@ -129,17 +103,8 @@ func TestAppendAudit_DirectIndex(t *testing.T) {
 	if !db.history.direct {
 		t.Fatal("a single embedded node does not index directly")
 	}
-	rec := func(i int) AuditRecord {
-		return AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: time.UnixMilli(int64(1e12 + i)),
-			OrgID: "o", UserID: "u", Data: []byte("x")}
-	}
-	total := func() int {
-		p, err := db.QueryAudit(ctx, AuditQuery{PageSize: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p.Total
-	}
+	rec := numberedRecord
+	total := func() int { t.Helper(); return auditTotal(t, db) }
 	for i := range 3 {
 		if _, _, err := db.AppendAudit(ctx, rec(i)); err != nil {
 			t.Fatal(err)
@@ -199,6 +164,46 @@ func TestAppendAudit_DirectIndex(t *testing.T) {
 	}
 }
 
+// numberedRecord is audit record i of the internal tests: its own id and millisecond.
+func numberedRecord(i int) AuditRecord {
+	return AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: time.UnixMilli(int64(1e12 + i)),
+		OrgID: "o", UserID: "u", Data: []byte("x")}
+}
+
+// numberedAudit projects a notification whose payload is a number i into
+// numberedRecord(i); any other payload has no record.
+func numberedAudit(m Message) (AuditRecord, bool) {
+	i, err := strconv.Atoi(string(m.Payload))
+	if err != nil {
+		return AuditRecord{}, false
+	}
+	return numberedRecord(i), true
+}
+
+// auditTotal returns how many records QueryAudit finds.
+func auditTotal(t *testing.T, db *DB) int {
+	t.Helper()
+	p, err := db.QueryAudit(context.Background(), AuditQuery{PageSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Total
+}
+
+// waitAuditTotal waits up to 10s for QueryAudit to find n records.
+func waitAuditTotal(t *testing.T, db *DB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for auditTotal(t, db) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("audit records: %d; want %d", auditTotal(t, db), n)
+		}
+		<-tick.C
+	}
+}
+
 // openInternal opens a single-node store in a temporary directory, closed when the
 // test ends.
 func openInternal(t *testing.T) *DB {
@@ -234,38 +239,14 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 		}
 		return info.Config.PersistMode
 	}
-	total := func(db *DB) int {
-		t.Helper()
-		p, err := db.QueryAudit(ctx, AuditQuery{PageSize: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p.Total
-	}
-	fn := func(m Message) (AuditRecord, bool) {
-		i, err := strconv.Atoi(string(m.Payload))
-		if err != nil {
-			return AuditRecord{}, false
-		}
-		return AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: time.UnixMilli(int64(1e12 + i)),
-			OrgID: "o", UserID: "u", Data: []byte("x")}, true
-	}
 	// project runs the projector until the history holds want records.
 	project := func(db *DB, want int) {
 		t.Helper()
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- db.ProjectHistory(pctx, fn) }()
+		go func() { done <- db.ProjectHistory(pctx, numberedAudit) }()
 		defer func() { cancel(); <-done }()
-		deadline := time.Now().Add(10 * time.Second)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for total(db) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("audit records: %d; want %d", total(db), want)
-			}
-			<-tick.C
-		}
+		waitAuditTotal(t, db, want)
 	}
 
 	db := open()
@@ -287,7 +268,7 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 	_ = db.Close()
 
 	db = open()
-	if got := total(db); got != 15 {
+	if got := auditTotal(t, db); got != 15 {
 		t.Fatalf("after the loss: %d records; want 15", got)
 	}
 	project(db, 20)
