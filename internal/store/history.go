@@ -60,11 +60,10 @@ type AuditRecord struct {
 // process can then lose the last few milliseconds of records, always a tail, and the
 // audit trail still loses nothing: every record is projected from the notification
 // log, and the projector resumes after the highest log sequence the stored records
-// name. A
-// cluster keeps the default (a node's projector would not re-project what another
-// node's crash lost), and so do a node set to sync every write (whose promise covers
-// a power loss, where what a crash leaves unwritten need not be a tail) and a stream
-// that exists already, since JetStream cannot change the mode of a stream.
+// name. A cluster keeps the default (a node's projector would not re-project what
+// another node's crash lost), and so do a node set to sync every write (whose promise
+// covers a power loss, where what a crash leaves unwritten need not be a tail) and a
+// stream that exists already, since JetStream cannot change the mode of a stream.
 func (db *DB) ensureHistory(ctx context.Context) error {
 	persist := jetstream.DefaultPersistMode
 	switch s, err := db.js.Stream(ctx, streamHistory); {
@@ -103,9 +102,9 @@ func (db *DB) ensureHistory(ctx context.Context) error {
 // stored again, and AppendAudit reports dup true with the original sequence. (A
 // single node's index holds every record it appended: after an append whose outcome
 // is unknown, the next one first reads the stream's tail into it, and is refused as
-// vcd.CodeUnavailable while it cannot.) The record is in
-// QueryAudit when AppendAudit returns on a single node, and on every node of a
-// cluster when its index follower delivers it (milliseconds). An ID that is not a
+// vcd.CodeUnavailable while it cannot.) The record is in QueryAudit when AppendAudit
+// returns on a single node, and on every node of a cluster when its index follower
+// delivers it (milliseconds). An ID that is not a
 // UUID, an EntityID or TaskID that is neither empty nor a UUID, a zero Time or an
 // over-long field is vcd.CodeInvalid; failing to reach JetStream is
 // vcd.CodeUnavailable.
