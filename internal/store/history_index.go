@@ -60,10 +60,10 @@ func (h *history) inBatch(rec *AuditRecord) bool {
 	return false
 }
 
-// indexAppended adds rec, just stored at seq from the log message logSeq (0: none),
+// indexAppended adds rec, just stored at ref from the log message logSeq (0: none),
 // to the index. writeMu held on entry.
-func (db *DB) indexAppended(seq uint64, rec *AuditRecord, logSeq uint64) {
-	db.history.ix.add(seq, rec)
+func (db *DB) indexAppended(ref recordRef, rec *AuditRecord, logSeq uint64) {
+	db.history.ix.add(ref, rec)
 	db.history.ix.noteLogSeq(logSeq)
 }
 
@@ -144,9 +144,25 @@ type AuditPage struct {
 	MaxSeq uint64
 }
 
+// recordRef locates a stored audit record: the sequence of its history message,
+// shifted left by refSlotBits, and its place among the message's records (batchMsg).
+// References sort as the records were stored.
+type recordRef uint64
+
+// refSlotBits holds a record's place in its message; auditBatchRecords fit.
+const refSlotBits = 8
+
+func makeRef(seq uint64, slot int) recordRef { return recordRef(seq<<refSlotBits | uint64(slot)) }
+
+// seq returns the sequence of the record's message.
+func (r recordRef) seq() uint64 { return uint64(r) >> refSlotBits }
+
+// slot returns the record's place in its message.
+func (r recordRef) slot() int { return int(r & (1<<refSlotBits - 1)) }
+
 // entry is one record of the index: about 100 bytes, no payload.
 type entry struct {
-	seq                                             uint64
+	ref                                             recordRef
 	ms                                              int64 // time, Unix milliseconds
 	id, entity, task                                uuid
 	org, orgName, user, userName, typ, entName, svc uint32 // symbols
@@ -175,8 +191,8 @@ type auditIndex struct {
 	symIdx map[string]uint32
 	refs   []uint32
 	free   []uint32
-	ids    idTable // position by record id, for has
-	last   uint64  // highest sequence added
+	ids    idTable   // position by record id, for has
+	last   recordRef // highest reference added
 	// logSeq is the highest log sequence a record names (hdrLogSeq).
 	logSeq atomic.Uint64
 }
@@ -204,7 +220,7 @@ func (ix *auditIndex) noteLogSeq(n uint64) {
 func (ix *auditIndex) lastSeq() uint64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return ix.last
+	return ix.last.seq()
 }
 
 // lastLogSeq returns the highest log sequence an indexed record was projected from.
@@ -261,23 +277,23 @@ func (ix *auditIndex) lookup(s string) (uint32, bool) {
 	return n, ok
 }
 
-// before reports whether entry a sorts before b: by time, then sequence.
+// before reports whether entry a sorts before b: by time, then reference.
 func before(a, b *entry) bool {
-	return a.ms < b.ms || a.ms == b.ms && a.seq < b.seq
+	return a.ms < b.ms || a.ms == b.ms && a.ref < b.ref
 }
 
 func (ix *auditIndex) at(pos uint32) *entry { return &ix.arena[pos-ix.base] }
 
-// add indexes rec stored at seq. Records must come in increasing sequence order; an
-// older sequence is ignored.
-func (ix *auditIndex) add(seq uint64, rec *AuditRecord) {
+// add indexes rec stored at ref. Records must come in increasing reference order;
+// an older reference is ignored.
+func (ix *auditIndex) add(ref recordRef, rec *AuditRecord) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if seq <= ix.last {
+	if ref <= ix.last {
 		return
 	}
-	ix.last = seq
-	e := entry{seq: seq, ms: rec.Time.UnixMilli(), org: ix.sym(rec.OrgID), orgName: ix.sym(rec.OrgName),
+	ix.last = ref
+	e := entry{ref: ref, ms: rec.Time.UnixMilli(), org: ix.sym(rec.OrgID), orgName: ix.sym(rec.OrgName),
 		user: ix.sym(rec.UserID), userName: ix.sym(rec.UserName), typ: ix.sym(rec.EventType),
 		entName: ix.sym(rec.EntityName), svc: ix.sym(rec.ServiceNamespace)}
 	e.id, _ = parseUUID(rec.ID)
@@ -318,7 +334,8 @@ func (ix *auditIndex) insert(list []uint32, pos uint32) []uint32 {
 	return slices.Insert(list, i, pos)
 }
 
-// has returns the sequence of the record with this id and time, if indexed.
+// has returns the sequence of the message holding the record with this id and time,
+// if indexed.
 func (ix *auditIndex) has(id uuid, ms int64) (uint64, bool) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -326,7 +343,7 @@ func (ix *auditIndex) has(id uuid, ms int64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return ix.at(pos).seq, true
+	return ix.at(pos).ref.seq(), true
 }
 
 // search returns the index in list of the first entry with time ≥ ms (after: > ms).
@@ -347,8 +364,8 @@ func (ix *auditIndex) search(list []uint32, ms int64, after bool) int {
 func (ix *auditIndex) prune(first uint64) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	k, _ := slices.BinarySearchFunc(ix.arena, first, func(e entry, s uint64) int {
-		if e.seq < s {
+	k, _ := slices.BinarySearchFunc(ix.arena, makeRef(first, 0), func(e entry, r recordRef) int {
+		if e.ref < r {
 			return -1
 		}
 		return 1
@@ -450,12 +467,12 @@ func (a *AuditEntry) TaskID() string { return formatUUID(a.e.task) }
 // ServiceNamespace returns the external event's service namespace, or "".
 func (a *AuditEntry) ServiceNamespace() string { return a.ix.syms[a.e.svc] }
 
-// find runs q over the index and returns the sequences of the page, the total and
+// find runs q over the index and returns the references of the page, the total and
 // the sequence bound used.
-func (ix *auditIndex) find(q *AuditQuery) (seqs []uint64, total int, maxSeq uint64) {
+func (ix *auditIndex) find(q *AuditQuery) (refs []recordRef, total int, maxSeq uint64) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	maxSeq = ix.last
+	maxSeq = ix.last.seq()
 	if q.MaxSeq != 0 && q.MaxSeq < maxSeq {
 		maxSeq = q.MaxSeq
 	}
@@ -508,7 +525,7 @@ func (ix *auditIndex) find(q *AuditQuery) (seqs []uint64, total int, maxSeq uint
 			i = hi - 1 - (k - lo)
 		}
 		e := ix.at(list[i])
-		if e.seq > maxSeq || checkOrg && e.org != wantOrg {
+		if e.ref.seq() > maxSeq || checkOrg && e.org != wantOrg {
 			continue
 		}
 		if types != nil {
@@ -529,11 +546,11 @@ func (ix *auditIndex) find(q *AuditQuery) (seqs []uint64, total int, maxSeq uint
 			}
 		}
 		total++
-		if total > skip && len(seqs) < q.PageSize {
-			seqs = append(seqs, e.seq)
+		if total > skip && len(refs) < q.PageSize {
+			refs = append(refs, e.ref)
 		}
 	}
-	return seqs, total, maxSeq
+	return refs, total, maxSeq
 }
 
 // maxExcluded bounds the records stored after a query's MaxSeq that the unfiltered
@@ -545,8 +562,8 @@ const maxExcluded = 4096
 // scanning the list. It reports false when there are too many. Read lock held on
 // entry.
 func (ix *auditIndex) newer(list []uint32, lo, hi int, maxSeq uint64, q *AuditQuery) ([]int, bool) {
-	k, _ := slices.BinarySearchFunc(ix.arena, maxSeq+1, func(e entry, s uint64) int {
-		if e.seq < s {
+	k, _ := slices.BinarySearchFunc(ix.arena, makeRef(maxSeq+1, 0), func(e entry, r recordRef) int {
+		if e.ref < r {
 			return -1
 		}
 		return 1
@@ -574,9 +591,9 @@ func (ix *auditIndex) newer(list []uint32, lo, hi int, maxSeq uint64, q *AuditQu
 	return excl, true
 }
 
-// slice returns the sequences of the page of list[lo:hi] without the indexes excl
+// slice returns the references of the page of list[lo:hi] without the indexes excl
 // (ascending), skipping skip records, in q's order. Read lock held on entry.
-func (ix *auditIndex) slice(list []uint32, lo, hi int, excl []int, skip int, q *AuditQuery) []uint64 {
+func (ix *auditIndex) slice(list []uint32, lo, hi int, excl []int, skip int, q *AuditQuery) []recordRef {
 	if !q.Asc {
 		// Mirror the excluded indexes into descending order.
 		m := make([]int, len(excl))
@@ -595,15 +612,15 @@ func (ix *auditIndex) slice(list []uint32, lo, hi int, excl []int, skip int, q *
 	for ; x < len(excl) && excl[x] <= j; x++ {
 		j++
 	}
-	var seqs []uint64
-	for ; j < hi && len(seqs) < q.PageSize; j++ {
+	var refs []recordRef
+	for ; j < hi && len(refs) < q.PageSize; j++ {
 		if x < len(excl) && excl[x] == j {
 			x++
 			continue
 		}
-		seqs = append(seqs, ix.at(list[pos(j)]).seq)
+		refs = append(refs, ix.at(list[pos(j)]).ref)
 	}
-	return seqs
+	return refs
 }
 
 // QueryAudit returns a page of the audit records q selects, from this node's index,
@@ -614,16 +631,24 @@ func (db *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	if q.PageSize < 1 {
 		return AuditPage{}, vcd.Errorf(vcd.CodeInvalid, "page size must be at least 1")
 	}
-	seqs, total, maxSeq := db.history.ix.find(&q)
-	recs := make([]AuditRecord, len(seqs))
-	found := make([]bool, len(seqs))
+	refs, total, maxSeq := db.history.ix.find(&q)
+	// Each message once: the records of a page are often neighbours in one.
+	var seqs []uint64
+	at := make(map[uint64]int, len(refs))
+	for _, r := range refs {
+		if _, ok := at[r.seq()]; !ok {
+			at[r.seq()] = len(seqs)
+			seqs = append(seqs, r.seq())
+		}
+	}
+	msgs := make([][]AuditRecord, len(seqs))
 	errs := make([]error, len(seqs))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(fetchWorkers, len(seqs)) {
 		wg.Go(func() {
 			for i := range next {
-				recs[i], found[i], errs[i] = db.getAudit(ctx, seqs[i])
+				msgs[i], errs[i] = db.getAudits(ctx, seqs[i])
 			}
 		})
 	}
@@ -635,30 +660,30 @@ func (db *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	if err := errors.Join(errs...); err != nil {
 		return AuditPage{}, unavailable("query audit", err)
 	}
-	page := AuditPage{Total: total, MaxSeq: maxSeq, Records: make([]AuditRecord, 0, len(recs))}
-	for i, r := range recs {
-		if found[i] {
-			page.Records = append(page.Records, r)
+	page := AuditPage{Total: total, MaxSeq: maxSeq, Records: make([]AuditRecord, 0, len(refs))}
+	for _, r := range refs {
+		if m := msgs[at[r.seq()]]; r.slot() < len(m) {
+			page.Records = append(page.Records, m[r.slot()])
 		}
 	}
 	return page, nil
 }
 
-// getAudit reads the record at seq; found is false if the stream no longer holds it.
-func (db *DB) getAudit(ctx context.Context, seq uint64) (rec AuditRecord, found bool, err error) {
+// getAudits reads the records of the message at seq: none if the stream no longer
+// holds it.
+func (db *DB) getAudits(ctx context.Context, seq uint64) ([]AuditRecord, error) {
 	m, err := db.history.stream.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return AuditRecord{}, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return AuditRecord{}, false, fmt.Errorf("get %d: %w", seq, err)
+		return nil, fmt.Errorf("get %d: %w", seq, err)
 	}
-	rec, err = decodeAudit(m.Header.Get(hdrAudit))
+	recs, err := decodeAudits(m.Header.Values(hdrAudit), m.Data)
 	if err != nil {
-		return AuditRecord{}, false, fmt.Errorf("decode %d: %w", seq, err)
+		return nil, fmt.Errorf("decode %d: %w", seq, err)
 	}
-	rec.Data = m.Data
-	return rec, true, nil
+	return recs, nil
 }
 
 // openHistory loads the index from the history stream, returns when it holds every
@@ -756,10 +781,13 @@ func (db *DB) followHistoryOnce(ctx context.Context, next *uint64, target uint64
 			continue
 		}
 		*next = seq + 1
-		if rec, err := decodeAudit(m.Headers().Get(hdrAudit)); err != nil {
+		// Headers only: the records come without their Data.
+		if recs, err := decodeAudits(m.Headers().Values(hdrAudit), nil); err != nil {
 			db.logger.Warn("undecodable audit record", "seq", seq, "err", err)
 		} else {
-			db.history.ix.add(seq, &rec)
+			for slot := range recs {
+				db.history.ix.add(makeRef(seq, slot), &recs[slot])
+			}
 		}
 		db.history.ix.sawLogSeq(m.Headers().Get(hdrLogSeq))
 		reached(seq)

@@ -35,7 +35,7 @@ func TestAuditIndex_OrderAndPrune(t *testing.T) {
 	const n = 1000
 	for i := range n {
 		r := indexRecord(i, n, end)
-		ix.add(uint64(i+1), &r)
+		ix.add(makeRef(uint64(i+1), 0), &r)
 	}
 	r := indexRecord(5, n, end)
 	ix.add(3, &r) // an old sequence is ignored
@@ -64,8 +64,8 @@ func TestAuditIndex_OrderAndPrune(t *testing.T) {
 		check(l)
 		total += len(l)
 		for _, p := range l {
-			if ix.at(p).seq < 401 {
-				t.Fatalf("pruned seq %d still listed", ix.at(p).seq)
+			if ix.at(p).ref.seq() < 401 {
+				t.Fatalf("pruned seq %d still listed", ix.at(p).ref.seq())
 			}
 		}
 	}
@@ -73,7 +73,7 @@ func TestAuditIndex_OrderAndPrune(t *testing.T) {
 		t.Fatalf("byOrg holds %d; want 600", total)
 	}
 	seqs, tot, _ := ix.find(&AuditQuery{PageSize: 3, Asc: true})
-	if tot != 600 || len(seqs) != 3 || seqs[0] != 401 && seqs[0] != 450 {
+	if tot != 600 || len(seqs) != 3 || seqs[0].seq() != 401 && seqs[0].seq() != 450 {
 		t.Fatalf("find after prune = %v, %d", seqs, tot)
 	}
 }
@@ -98,7 +98,7 @@ func TestAuditIndex_PruneSymbolsAndRebase(t *testing.T) {
 		for i := from; i < to; i++ {
 			r := rec(i)
 			seq++
-			ix.add(seq, &r)
+			ix.add(makeRef(seq, 0), &r)
 		}
 	}
 	// Symbols: "" plus 2 orgs, 4 users, 1 type and one name per record.
@@ -140,7 +140,7 @@ func TestAuditIndex_PruneSymbolsAndRebase(t *testing.T) {
 		}
 	}
 	seqs, total, _ := ix.find(&AuditQuery{UserID: "user3", PageSize: 100, Asc: true})
-	if total != 15 || len(seqs) != 15 || seqs[0] != 304 || seqs[14] != 360 {
+	if total != 15 || len(seqs) != 15 || seqs[0].seq() != 304 || seqs[14].seq() != 360 {
 		t.Fatalf("user3's records after the rebase = %v (total %d); want 304, 308 … 360", seqs, total)
 	}
 	e := AuditEntry{ix: &ix, e: ix.at(ix.all[0])}
@@ -170,7 +170,7 @@ func TestAuditIndex_Performance(t *testing.T) {
 	ix := new(auditIndex)
 	start := time.Now()
 	for i := range recs {
-		ix.add(uint64(i+1), &recs[i])
+		ix.add(makeRef(uint64(i+1), 0), &recs[i])
 	}
 	load := time.Since(start)
 	runtime.GC()
@@ -229,7 +229,7 @@ func TestAuditIndex_FindPaths(t *testing.T) {
 	const n = 600
 	for i := range n {
 		r := indexRecord(i, n, end)
-		ix.add(uint64(i+1), &r)
+		ix.add(makeRef(uint64(i+1), 0), &r)
 	}
 	all := func(*AuditEntry) bool { return true }
 	org := "00000000-0000-4000-9000-000000000003"
@@ -269,7 +269,7 @@ func TestAuditIndex_Has(t *testing.T) {
 	}
 	for i := range n { // every record in the same millisecond
 		r := rec(i)
-		ix.add(uint64(i+1), &r)
+		ix.add(makeRef(uint64(i+1), 0), &r)
 	}
 	id := func(i int) uuid {
 		u, _ := parseUUID(rec(i).ID)
@@ -302,7 +302,7 @@ func TestAuditIndex_Has(t *testing.T) {
 		t.Errorf("id table holds %d after prune; want 1000", ix.ids.n)
 	}
 	r := rec(n)
-	ix.add(n+1, &r)
+	ix.add(makeRef(n+1, 0), &r)
 	if seq, ok := ix.has(id(n), at.UnixMilli()); !ok || seq != n+1 {
 		t.Errorf("has after prune and add = %d, %v", seq, ok)
 	}
@@ -318,7 +318,7 @@ func BenchmarkAuditIndexHas(b *testing.B) {
 	ids := make([]uuid, n)
 	for i := range n {
 		r := AuditRecord{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Time: at}
-		ix.add(uint64(i+1), &r)
+		ix.add(makeRef(uint64(i+1), 0), &r)
 		ids[i], _ = parseUUID(r.ID)
 	}
 	b.ReportAllocs()

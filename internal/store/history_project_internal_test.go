@@ -253,14 +253,21 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 	if got := mode(db); got != jetstream.AsyncPersistMode {
 		t.Fatalf("a single node's new history persists %v; want async", got)
 	}
-	for i := 1; i <= 20; i++ {
-		if _, _, err := db.Append(ctx, "notify.publish.o.u", "ev-"+strconv.Itoa(i), []byte(strconv.Itoa(i))); err != nil {
-			t.Fatal(err)
+	appendN := func(from, to int) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			if _, _, err := db.Append(ctx, "notify.publish.o.u", "ev-"+strconv.Itoa(i), []byte(strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	appendN(1, 15)
+	project(db, 15)
+	kept := db.history.ix.lastSeq() // the messages holding records 1-15
+	appendN(16, 20)
 	project(db, 20)
-	// The crash: the last five records never reached the file.
-	for seq := uint64(16); seq <= 20; seq++ {
+	// The crash: the messages of the last five records never reached the file.
+	for seq := kept + 1; seq <= db.history.ix.lastSeq(); seq++ {
 		if err := db.history.stream.DeleteMsg(ctx, seq); err != nil {
 			t.Fatal(err)
 		}
