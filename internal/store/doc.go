@@ -166,9 +166,11 @@
 // Stream HISTORY (subjects history.<org>.<user>, file storage, Config.Replicas, limits
 // retention for Config.HistoryMaxAge, default 90 days, AllowDirect, and on a single
 // node asynchronous persistence: a crash's lost tail is projected again, see
-// ensureHistory) holds one
+// ensureHistory) holds an
 // AuditRecord per event notification: the index fields in header Herald-Audit
-// (encodeAudit) and the caller's rendering of the record as the body. AppendAudit
+// (encodeAudit) and the caller's rendering of the record as the body. A single node
+// stores up to 64 records per message (batchMsg: one Herald-Audit value per record,
+// each with the size of its part of the body), a cluster one. AppendAudit
 // refuses an id this node's index already holds, so a record is stored once even when
 // it comes back after the dedup window; in a cluster, where nodes append the same
 // records at once, it also publishes with Nats-Msg-Id set to the record's id. (A

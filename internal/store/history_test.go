@@ -362,36 +362,64 @@ func TestProjectHistory_ClosedDB(t *testing.T) {
 }
 
 // TestQueryAudit_PageFetch times whole QueryAudit calls, the index scan plus reading
-// the page's records from the stream by sequence. It runs with HERALD_PERF=1:
+// the page's records from the stream by sequence, for records stored one per message
+// (AppendAudit) and several per message (projected on a single node). It runs with
+// HERALD_PERF=1:
 //
 //	HERALD_PERF=1 go test ./internal/store -run TestQueryAudit_PageFetch -v -count=1
 func TestQueryAudit_PageFetch(t *testing.T) {
 	if os.Getenv("HERALD_PERF") == "" {
 		t.Skip("set HERALD_PERF=1 to run")
 	}
-	db := MustOpen(t)
 	ctx := context.Background()
 	const n = 5000
+	pad := []byte(strings.Repeat("x", 600)) // about the size of a rendered record
+	alone := MustOpen(t)
 	for i := range n {
 		r := testRecord(i)
-		r.Data = []byte(strings.Repeat("x", 600)) // about the size of a rendered record
-		if _, _, err := db.AppendAudit(ctx, r); err != nil {
+		r.Data = pad
+		if _, _, err := alone.AppendAudit(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitAudit(t, db, n)
-	for _, size := range []int{25, 128} {
-		var times []time.Duration
-		for range 21 {
-			start := time.Now()
-			p, err := db.QueryAudit(ctx, store.AuditQuery{PageSize: size, OrgID: orgA})
-			if err != nil || len(p.Records) != size {
-				t.Fatalf("QueryAudit = %d records, %v", len(p.Records), err)
+	waitAudit(t, alone, n)
+	shared := MustOpen(t)
+	recs := make([]store.Record, n)
+	for i := range recs {
+		recs[i] = store.Record{Subject: "notify.publish.o.u", ID: "ev-" + strconv.Itoa(i), Payload: []byte("event " + strconv.Itoa(i))}
+	}
+	if _, err := shared.AppendBatch(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- shared.ProjectHistory(pctx, func(m store.Message) (store.AuditRecord, bool) {
+			r, ok := convert(m)
+			r.Data = pad
+			return r, ok
+		})
+	}()
+	waitAudit(t, shared, n)
+	cancel()
+	<-done
+	for _, tc := range []struct {
+		name string
+		db   *store.DB
+	}{{"one per message", alone}, {"several per message", shared}} {
+		for _, q := range []store.AuditQuery{{PageSize: 25, OrgID: orgA}, {PageSize: 128, OrgID: orgA}, {PageSize: 25, UserID: userC}} {
+			var times []time.Duration
+			for range 21 {
+				start := time.Now()
+				p, err := tc.db.QueryAudit(ctx, q)
+				if err != nil || len(p.Records) != q.PageSize {
+					t.Fatalf("QueryAudit = %d records, %v", len(p.Records), err)
+				}
+				times = append(times, time.Since(start))
 			}
-			times = append(times, time.Since(start))
+			slices.Sort(times)
+			t.Logf("%s: page of %3d (user %v) with records: median %v, max %v", tc.name, q.PageSize, q.UserID != "", times[10], times[20])
 		}
-		slices.Sort(times)
-		t.Logf("QueryAudit page of %3d with records: median %v, max %v", size, times[10], times[20])
 	}
 }
 
