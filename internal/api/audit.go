@@ -218,7 +218,12 @@ func buildAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, p 
 	// The record's JSON (VCD-COMPAT §10.1), keys in wire order, byte for byte as
 	// encoding/json wrote it from a struct before (SetEscapeHTML(false), map keys
 	// sorted); audit_internal_test.go keeps that reference and compares the two.
-	b := make([]byte, 0, 512+len(description)+len(p.EntityName)+len(p.Entity)+len(p.Type)+len(cellID))
+	size := 640 + len(description) + len(rec.OrgName) + len(rec.UserName) + len(p.EntityName) + len(p.Entity) +
+		len(p.Type) + len(cellID) + len(rec.ServiceNamespace)
+	for _, pr := range props {
+		size += len(pr.k) + len(pr.v) + 6
+	}
+	b := make([]byte, 0, size) // the keys and ids, and the texts unescaped: one allocation
 	b = append(b, `{"eventId":"urn:vcloud:audit:`...)
 	b = append(b, rec.ID...) // a lowercase UUID
 	b = append(b, `","description":`...)
