@@ -194,8 +194,16 @@ func (c *wsConn) awaitData(d time.Duration) bool {
 	n, err := c.nc.Read(c.rbuf)
 	_ = c.nc.SetReadDeadline(time.Time{})
 	c.rend = n
+	return n > 0 || err == nil || !isTimeout(err)
+}
+
+// isTimeout reports whether err is a net.Error timeout. (A function of its own:
+// errors.As's target escapes, and declared in awaitData it was a heap allocation
+// on every read of an active connection, 2 % of herald's CPU with QoS 1
+// subscribers.)
+func isTimeout(err error) bool {
 	var ne net.Error
-	return n > 0 || err == nil || !errors.As(err, &ne) || !ne.Timeout()
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // fill reads until at least need (≤ wsMaxFrameHeaderLength + wsMaxControlPayload)
