@@ -7,7 +7,8 @@
 #   scripts/perf-vs-mosquitto.sh [OUT]
 #
 # herald runs on 127.0.0.1:18080 (plain HTTP, as mosquitto's websockets are plain)
-# with a fresh data dir before each group of scenarios; mosquitto is started and
+# with a fresh data dir before each group of scenarios (each QoS of the fan-out, the
+# slow consumer, idle connections, the connect storm); mosquitto is started and
 # stopped by herald-bench itself. Nothing else should run meanwhile: the two cores
 # are shared by the server and the tool.
 set -euo pipefail
@@ -28,7 +29,7 @@ YAML
 export HERALD_ADMIN_PASSWORD=bench-admin-pw
 PID=
 stop() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true; PID=; }
-trap stop EXIT
+trap 'stop; rm -rf "$BIN"' EXIT
 start() {
   stop
   # Another server on the port would answer in this one's place and be measured.
@@ -52,11 +53,12 @@ SRC8=$SRC4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8
 H="-url http://127.0.0.1:18080"
 run() { echo "+ $*" >&2; "$@"; }
 
-start
 for q in 0 1; do
+  start # each QoS on a fresh server: what a server holds in memory grows with what it stored
   run $B fanout $H -src $SRC4 -qos $q -rate 1000,2000,5000,0 -duration 10s -json >>"$OUT/fanout.jsonl"
   run $B fanout -target mosquitto -src $SRC4 -qos $q -rate 1000,2000,5000,0 -duration 10s -json >>"$OUT/fanout.jsonl"
 done
+start
 run $B slow-consumer $H -src $SRC4 -qos 1 -rate 2000,5000 -duration 10s -json >>"$OUT/slow.jsonl"
 run $B slow-consumer -target mosquitto -src $SRC4 -qos 1 -rate 2000,5000 -duration 10s -json >>"$OUT/slow.jsonl"
 start
