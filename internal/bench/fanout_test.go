@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,6 +54,39 @@ func TestFanout_Herald(t *testing.T) {
 		if r.P50 <= 0 || r.Max < r.P99 || r.AvgBytes < 800 {
 			t.Errorf("run %d: implausible figures: %+v", run, r)
 		}
+	}
+}
+
+// TestSlowConsumer_Herald runs the slow-consumer scenario against a running herald:
+// its three phases, baseline, with a publish/# subscriber that never reads, and after
+// it left, each deliver every notification to the fast subscribers once, and the
+// stalled one is reported apart.
+func TestSlowConsumer_Herald(t *testing.T) {
+	s := MustRunServer(t)
+	t.Setenv("HERALD_ADMIN_PASSWORD", adminPassword)
+	var stdout, stderr bytes.Buffer
+	args := []string{"slow-consumer", "-url", s.URL(), "-cacert", s.CAFile(), "-orgs", "2", "-users", "2",
+		"-qos", "1", "-rate", "10", "-duration", "1s", "-producers", "1", "-drain", "2s", "-json"}
+	if code := bench.Run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var steps []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var r bench.Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, r.Step)
+		if r.Scenario != "slow-consumer" || r.Sent < 8 || r.Delivered != 3*r.Sent || r.Lost != 0 || r.Duplicates != 0 {
+			t.Errorf("step %s: %s, sent %d, delivered %d, lost %d, duplicates %d; want every notification to the fast subscribers once",
+				r.Step, r.Scenario, r.Sent, r.Delivered, r.Lost, r.Duplicates)
+		}
+		if (r.Step == "with-slow") != strings.HasPrefix(r.Note, "slow consumer") {
+			t.Errorf("step %s: note %q", r.Step, r.Note)
+		}
+	}
+	if want := []string{"baseline", "with-slow", "after"}; !slices.Equal(steps, want) {
+		t.Errorf("steps %v; want %v", steps, want)
 	}
 }
 

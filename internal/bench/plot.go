@@ -134,13 +134,17 @@ var plotSpecs = map[string]*plotSpec{
 		},
 	},
 	// slow-consumer results are the fast subscribers' figures; the steps run with
-	// the slow subscriber connected are named "with-slow" (runFanout).
+	// the slow subscriber connected are named "with-slow", those after it left
+	// "after" (runFanout).
 	"slow-consumer": {
 		xTitle: "OFFERED LOAD (SENT/S)",
 		x:      func(r *Result) (float64, bool) { return r.SentRate, r.SentRate > 0 },
 		label: func(r *Result, _ bool) string {
-			if r.Step == "with-slow" {
+			switch r.Step {
+			case "with-slow":
 				return targetLabel(r, true) + " +SLOW"
+			case "after":
+				return targetLabel(r, true) + " AFTER"
 			}
 			return targetLabel(r, true)
 		},

@@ -49,6 +49,7 @@ var plotCases = []struct {
 			{Scenario: "slow-consumer", Target: "herald", QoS: 1, Step: "baseline", SentRate: 4000, DeliveriesPerSec: 12000, P99: 3},
 			{Scenario: "slow-consumer", Target: "herald", QoS: 1, Step: "with-slow", SentRate: 1000, DeliveriesPerSec: 2000, P99: 10},
 			{Scenario: "slow-consumer", Target: "herald", QoS: 1, Step: "with-slow", SentRate: 4000, DeliveriesPerSec: 6000, P99: 30},
+			{Scenario: "slow-consumer", Target: "herald", QoS: 1, Step: "after", SentRate: 1000, DeliveriesPerSec: 2500, P99: 4},
 			{Scenario: "slow-consumer", Target: "mosquitto", QoS: 1, Step: "baseline", SentRate: 2000, DeliveriesPerSec: 9000, P99: 5},
 			{Scenario: "slow-consumer", Target: "mosquitto", QoS: 1, Step: "baseline", SentRate: 5000, DeliveriesPerSec: 15000, P99: 6},
 			{Scenario: "slow-consumer", Target: "mosquitto", QoS: 1, Step: "with-slow", SentRate: 2000, DeliveriesPerSec: 1000, P99: 50},
@@ -58,6 +59,7 @@ var plotCases = []struct {
 		want: []series{
 			{"HERALD QOS1", [][3]float64{{1000, 3000, 2}, {4000, 12000, 3}}},
 			{"HERALD QOS1 +SLOW", [][3]float64{{1000, 2000, 10}, {4000, 6000, 30}}},
+			{"HERALD QOS1 AFTER", [][3]float64{{1000, 2500, 4}}},
 			{"MOSQUITTO QOS1", [][3]float64{{2000, 9000, 5}, {5000, 15000, 6}}},
 			{"MOSQUITTO QOS1 +SLOW", [][3]float64{{2000, 1000, 50}, {5000, 500, 80}}},
 		},
