@@ -32,7 +32,7 @@ type MigrateStats struct {
 	Keys           int    // KV entries, all buckets
 	Notifications  int    // messages of the notification log
 	FirstSeq       uint64 // the log's first sequence, the same in both stores
-	AuditRecords   int    // messages of the audit history
+	AuditRecords   int    // records of the audit history
 	SiteID         string // the site identity, the same in both stores
 	TargetReplicas int
 }
@@ -77,10 +77,12 @@ func Migrate(ctx context.Context, from, to Config, logger *slog.Logger) (Migrate
 		}
 		st.Keys += n
 	}
-	if st.Notifications, st.FirstSeq, err = copyStream(ctx, src, dst, streamNotify, true); err != nil {
+	if st.Notifications, st.FirstSeq, err = copyStream(ctx, src, dst, streamNotify, true, nil); err != nil {
 		return st, fmt.Errorf("migrate: notification log: %w", err)
 	}
-	if st.AuditRecords, _, err = copyStream(ctx, src, dst, streamHistory, false); err != nil {
+	// A single node's history message may hold several records (batchMsg).
+	countRecords := func(m jetstream.Msg) { st.AuditRecords += max(1, len(m.Headers().Values(hdrAudit))) }
+	if _, _, err = copyStream(ctx, src, dst, streamHistory, false, countRecords); err != nil {
 		return st, fmt.Errorf("migrate: audit history: %w", err)
 	}
 	site, err := json.Marshal(src.site)
@@ -135,8 +137,9 @@ func copyBucket(ctx context.Context, src, dst *DB, bucket string) (int, error) {
 // its subject, data and headers (but Nats-Msg-Id). With sameSeq, dst's first
 // sequence is set to src's and every message must land at its source sequence (the
 // notification log's sequences are persistent sessions' cursors); an interior gap
-// in the source is then an error.
-func copyStream(ctx context.Context, src, dst *DB, name string, sameSeq bool) (n int, first uint64, err error) {
+// in the source is then an error. copied, if not nil, is called with each message
+// copied.
+func copyStream(ctx context.Context, src, dst *DB, name string, sameSeq bool, copied func(jetstream.Msg)) (n int, first uint64, err error) {
 	ss, err := src.js.Stream(ctx, name)
 	if err != nil {
 		return 0, 0, err
@@ -219,6 +222,9 @@ func copyStream(ctx context.Context, src, dst *DB, name string, sameSeq bool) (n
 			}
 			expect = seq + 1
 			n++
+			if copied != nil {
+				copied(m)
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return n, 0, err

@@ -40,6 +40,14 @@ func TestMigrate_KeepsSequences(t *testing.T) {
 	if err := s.Purge(ctx, jetstream.WithPurgeSequence(5)); err != nil {
 		t.Fatal(err)
 	}
+	// The audit history: three records in one message (a single node's batch), one alone.
+	recs := []AuditRecord{numberedRecord(1), numberedRecord(2), numberedRecord(3)}
+	if err := src.appendAudits(ctx, recs, []uint64{1, 2, 3}, func(i int, err error) { t.Errorf("record %d refused: %v", i, err) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := src.AppendAudit(ctx, numberedRecord(4)); err != nil {
+		t.Fatal(err)
+	}
 	_ = src.Close()
 
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
@@ -56,8 +64,8 @@ func TestMigrate_KeepsSequences(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if st.FirstSeq != 5 || st.Notifications != 6 || st.Keys == 0 || st.SiteID == "" {
-		t.Errorf("Migrate = %+v; want first sequence 5, 6 notifications, keys and a site", st)
+	if st.FirstSeq != 5 || st.Notifications != 6 || st.Keys == 0 || st.SiteID == "" || st.AuditRecords != 4 {
+		t.Errorf("Migrate = %+v; want first sequence 5, 6 notifications, keys, a site and 4 audit records", st)
 	}
 	if _, err := Migrate(ctx, srcCfg, to, nil); vcd.CodeOf(err) != vcd.CodeConflict {
 		t.Errorf("second Migrate = %v; want a conflict", err)
@@ -87,5 +95,16 @@ func TestMigrate_KeepsSequences(t *testing.T) {
 	}
 	if want := "[7:message 7 8:message 8 9:message 9 10:message 10]"; fmt.Sprint(got) != want {
 		t.Errorf("replay after 6 = %v; want %s", got, want)
+	}
+	// The target's index reads both layouts (it follows the stream: not a single node).
+	waitAuditTotal(t, dst, 4)
+	p, err := dst.QueryAudit(ctx, AuditQuery{PageSize: 10, Asc: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range p.Records {
+		if want := numberedRecord(i + 1).ID; r.ID != want || string(r.Data) != "x" {
+			t.Errorf("record %d after migration: %s with %q; want %s with \"x\"", i, r.ID, r.Data, want)
+		}
 	}
 }
