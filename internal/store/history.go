@@ -134,8 +134,7 @@ func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64) (
 	ack, err := db.publishAudit(ctx, m)
 	if err != nil {
 		if h.direct {
-			h.stale = true            // it may be stored all the same
-			_ = db.resyncIfStale(ctx) // or the next append tries again
+			db.markStale(ctx) // it may be stored all the same
 		}
 		return 0, false, err
 	}
@@ -192,17 +191,19 @@ const (
 	auditBatchBytes   = 64 << 10
 )
 
-// batchMsg returns the message that stores recs (validated, at least two) together:
-// one hdrAudit value per record, in order, each with the size of its Data, the Data
-// one after the other as the body, and the highest of logSeqs as hdrLogSeq. The
+// batchMsg returns the message that stores recs[i] for each i of part (validated, at
+// least two) together: one hdrAudit value per record, in part's order, each with the
+// size of its Data, the Data one after the other as the body, and the highest of
+// their logSeqs as hdrLogSeq. The
 // subject names the org and user the records share, "_" where they differ. Only a
 // single node writes them: a record in a cluster needs a message of its own, whose
 // Nats-Msg-Id de-duplicates it between nodes.
-func batchMsg(recs []*AuditRecord, logSeqs []uint64) *nats.Msg {
-	org, user := recs[0].OrgID, recs[0].UserID
+func batchMsg(recs []AuditRecord, logSeqs []uint64, part []int) *nats.Msg {
+	org, user := recs[part[0]].OrgID, recs[part[0]].UserID
 	size, last := 0, uint64(0)
-	vals := make([]string, len(recs))
-	for i, r := range recs {
+	vals := make([]string, len(part))
+	for k, i := range part {
+		r := &recs[i]
 		if r.OrgID != org {
 			org = ""
 		}
@@ -211,11 +212,11 @@ func batchMsg(recs []*AuditRecord, logSeqs []uint64) *nats.Msg {
 		}
 		size += len(r.Data)
 		last = max(last, logSeqs[i])
-		vals[i] = encodeAudit(r, len(r.Data))
+		vals[k] = encodeAudit(r, len(r.Data))
 	}
 	data := make([]byte, 0, size)
-	for _, r := range recs {
-		data = append(data, r.Data...)
+	for _, i := range part {
+		data = append(data, recs[i].Data...)
 	}
 	m := &nats.Msg{
 		Subject: HistorySubjectPrefix + subjectToken(org) + "." + subjectToken(user),
@@ -228,14 +229,19 @@ func batchMsg(recs []*AuditRecord, logSeqs []uint64) *nats.Msg {
 	return m
 }
 
-// auditSize is about what rec adds to a batch message.
+// auditSize is about what rec adds to a batch message: its Data, its texts in base64
+// and the rest of its hdrAudit value.
 func auditSize(rec *AuditRecord) int {
 	n := len(rec.Data) + 64
-	for _, s := range [...]string{rec.OrgID, rec.OrgName, rec.UserID, rec.UserName, rec.EventType,
-		rec.EntityName, rec.ServiceNamespace} {
+	for _, s := range rec.texts() {
 		n += len(s) * 4 / 3
 	}
 	return n
+}
+
+// texts returns rec's free-text fields, each bounded by maxAuditText.
+func (rec *AuditRecord) texts() [7]string {
+	return [...]string{rec.OrgID, rec.OrgName, rec.UserID, rec.UserName, rec.EventType, rec.EntityName, rec.ServiceNamespace}
 }
 
 // appendAudits stores recs like AppendAudit, pipelined: it publishes every record
@@ -283,8 +289,6 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 	}
 	futs := make([]sent, 0, len(todo))
 	var err error
-	var group []*AuditRecord
-	var groupSeqs []uint64
 	for len(todo) > 0 && err == nil {
 		n := 1
 		if h.direct {
@@ -300,12 +304,7 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 		if n == 1 {
 			m = db.recordMsg(&recs[part[0]], logSeqs[part[0]])
 		} else {
-			group, groupSeqs = group[:0], groupSeqs[:0]
-			for _, i := range part {
-				group = append(group, &recs[i])
-				groupSeqs = append(groupSeqs, logSeqs[i])
-			}
-			m = batchMsg(group, groupSeqs)
+			m = batchMsg(recs, logSeqs, part)
 		}
 		f, e := db.js.PublishMsgAsync(m)
 		if e != nil {
@@ -342,8 +341,7 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 		failed = true
 	}
 	if h.direct && failed {
-		h.stale = true
-		_ = db.resyncIfStale(ctx) // or the next append tries again
+		db.markStale(ctx)
 	}
 	return err
 }
@@ -366,7 +364,7 @@ func checkAudit(rec *AuditRecord) error {
 	if rec.Time.IsZero() {
 		return vcd.Errorf(vcd.CodeInvalid, "audit record time is required")
 	}
-	for _, s := range []string{rec.OrgID, rec.OrgName, rec.UserID, rec.UserName, rec.EventType, rec.EntityName, rec.ServiceNamespace} {
+	for _, s := range rec.texts() {
 		if len(s) > maxAuditText {
 			return vcd.Errorf(vcd.CodeInvalid, "audit record field longer than %d bytes", maxAuditText)
 		}

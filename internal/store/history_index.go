@@ -67,6 +67,14 @@ func (db *DB) indexAppended(ref recordRef, rec *AuditRecord, logSeq uint64) {
 	db.history.ix.noteLogSeq(logSeq)
 }
 
+// markStale notes that an append's outcome is unknown, so that the index must read
+// the stream's tail before the next append, and tries that at once (or the next
+// append tries again). writeMu held on entry.
+func (db *DB) markStale(ctx context.Context) {
+	db.history.stale = true
+	_ = db.resyncIfStale(ctx)
+}
+
 // resyncIfStale brings the index up to the stream's last record after an append
 // whose outcome is unknown, reading the records after the last indexed one as the
 // follower would. It returns a vcd.CodeUnavailable error while it cannot: the index
