@@ -418,10 +418,17 @@ func runFanout(ctx context.Context, t *target, o *fanoutOptions, rates []float64
 		}
 		return results, nil
 	}
-	for _, r := range rates {
-		if err := runStep("baseline", r); err != nil {
-			return results, err
+	// phase runs every rate once, each step named label.
+	phase := func(label string) error {
+		for _, r := range rates {
+			if err := runStep(label, r); err != nil {
+				return err
+			}
 		}
+		return nil
+	}
+	if err := phase("baseline"); err != nil {
+		return results, err
 	}
 	// The slow consumer: one more system admin connection on publish/#.
 	sc, err := t.dialer.dial(ctx, connectOpts{bearer: plan.SysToken, clientID: "bench-slow"})
@@ -436,10 +443,8 @@ func runFanout(ctx context.Context, t *target, o *fanoutOptions, rates []float64
 		startReader(&subscriber{c: sc, lo: 0, hi: nTopics, slow: true, delay: o.slowDelay})
 	}
 	first := step
-	for _, r := range rates {
-		if err := runStep("with-slow", r); err != nil {
-			return results, err
-		}
+	if err := phase("with-slow"); err != nil {
+		return results, err
 	}
 	for k := first; k < step; k++ {
 		r := &results[k]
@@ -450,12 +455,8 @@ func runFanout(ctx context.Context, t *target, o *fanoutOptions, rates []float64
 	// has stored (herald's collector marks more), which the "with" steps, running
 	// later, would otherwise be blamed for.
 	sc.close()
-	for _, r := range rates {
-		if err := runStep("after", r); err != nil {
-			return results, err
-		}
-	}
-	return results, nil
+	err = phase("after") // before results is read: phase appends to it
+	return results, err
 }
 
 // runStep runs one step on every producer at once and waits for its deliveries.
