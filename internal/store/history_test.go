@@ -490,6 +490,8 @@ func TestProjectHistory_FromFeed(t *testing.T) {
 	waitFor(t, "the feed", func() bool { return fed.Load() >= warm })
 
 	release := make(chan struct{})
+	var released sync.Once
+	unhold := func() { released.Do(func() { close(release) }) }
 	held := make(chan struct{})
 	var once sync.Once
 	slow := func(m store.Message) (store.AuditRecord, bool) {
@@ -499,20 +501,32 @@ func TestProjectHistory_FromFeed(t *testing.T) {
 	done := make(chan error, 1)
 	pctx, pcancel := context.WithCancel(context.Background())
 	go func() { done <- db.ProjectHistory(pctx, slow) }()
-	defer func() { pcancel(); <-done }()
+	// Whatever ends the test (a failed append below, too) lets the projector go, so
+	// that it can return.
+	defer func() { pcancel(); unhold(); <-done }()
 
 	mustAppend(t, db, "notify.publish.o.u", "ev-0", []byte("event 0"))
-	<-held
+	select {
+	case <-held:
+	case err := <-done:
+		done <- err // for the deferred wait
+		t.Fatalf("ProjectHistory = %v before its first notification", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the projector did not take its first notification within 10s")
+	}
 	const n = 5000 // more than the hand-off holds
 	recs := make([]store.Record, 0, n)
 	for i := 1; i < n; i++ {
 		recs = append(recs, store.Record{Subject: "notify.publish.o.u", ID: "ev-" + strconv.Itoa(i), Payload: []byte("event " + strconv.Itoa(i))})
 	}
-	if _, err := db.AppendBatch(context.Background(), recs); err != nil {
+	// Bounds for a loaded machine (a test binary built with -race among others).
+	actx, acancel := context.WithTimeout(context.Background(), time.Minute)
+	defer acancel()
+	if _, err := db.AppendBatch(actx, recs); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
-	waitAudit(t, db, n)
+	unhold()
+	waitAuditLong(t, db, n)
 	p, err := db.QueryAudit(context.Background(), store.AuditQuery{PageSize: 1,
 		Match: func(e *store.AuditEntry) bool { return e.ID() == auditID(n-1) || e.ID() == auditID(0) }})
 	if err != nil || p.Total != 2 {

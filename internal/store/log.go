@@ -168,27 +168,31 @@ func (db *DB) AppendAsync(subject, id string, payload []byte) (AppendWait, error
 	if err != nil {
 		return nil, appendError(err)
 	}
-	return func(ctx context.Context) (uint64, bool, error) {
-		// A pipelining caller waits after sending more, when the acknowledgement is
-		// often there already: then no deadline (a timer and a context) is needed.
-		select {
-		case ack := <-f.Ok():
-			return ack.Sequence, ack.Duplicate, nil
-		case err := <-f.Err():
-			return 0, false, appendError(err)
-		default:
-		}
-		ctx, cancel := db.bounded(ctx)
-		defer cancel()
-		select {
-		case ack := <-f.Ok():
-			return ack.Sequence, ack.Duplicate, nil
-		case err := <-f.Err():
-			return 0, false, appendError(err)
-		case <-ctx.Done():
-			return 0, false, unavailable("append", ctx.Err())
-		}
-	}, nil
+	return func(ctx context.Context) (uint64, bool, error) { return db.awaitAppend(ctx, f) }, nil
+}
+
+// awaitAppend waits for the acknowledgement of an append started with f, bounded by
+// ctx or, without a deadline, by Config.Timeout.
+func (db *DB) awaitAppend(ctx context.Context, f jetstream.PubAckFuture) (seq uint64, dup bool, err error) {
+	// A pipelining caller waits after sending more, when the acknowledgement is often
+	// there already: then no deadline (a timer and a context) is needed.
+	select {
+	case ack := <-f.Ok():
+		return ack.Sequence, ack.Duplicate, nil
+	case err := <-f.Err():
+		return 0, false, appendError(err)
+	default:
+	}
+	ctx, cancel := db.bounded(ctx)
+	defer cancel()
+	select {
+	case ack := <-f.Ok():
+		return ack.Sequence, ack.Duplicate, nil
+	case err := <-f.Err():
+		return 0, false, appendError(err)
+	case <-ctx.Done():
+		return 0, false, unavailable("append", ctx.Err())
+	}
 }
 
 // Record is one message of AppendBatch.
@@ -212,27 +216,22 @@ const appendWindow = 256
 // acknowledgement, keeps up to 256 in flight, and returns when every record is
 // acknowledged, with results in the order of recs. An invalid record fails the whole
 // batch before anything is sent. On another error, records before the failed one may
-// be stored; appending the batch again is safe because ids deduplicate.
+// be stored; appending the batch again is safe because ids deduplicate. A ctx
+// without a deadline bounds each wait for an acknowledgement by Config.Timeout, not
+// the whole batch, so that a large batch on a loaded machine fails only when
+// JetStream stops answering.
 func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error) {
 	for _, r := range recs {
 		if err := checkAppend(r.Subject, r.ID); err != nil {
 			return nil, err
 		}
 	}
-	ctx, cancel := db.bounded(ctx)
-	defer cancel()
 	out := make([]Appended, len(recs))
 	futs := make([]jetstream.PubAckFuture, len(recs))
 	wait := func(i int) error {
-		select {
-		case ack := <-futs[i].Ok():
-			out[i] = Appended{Seq: ack.Sequence, Dup: ack.Duplicate}
-			return nil
-		case err := <-futs[i].Err():
-			return appendError(err)
-		case <-ctx.Done():
-			return unavailable("append", ctx.Err())
-		}
+		seq, dup, err := db.awaitAppend(ctx, futs[i])
+		out[i] = Appended{Seq: seq, Dup: dup}
+		return err
 	}
 	for i, r := range recs {
 		if i >= appendWindow {
