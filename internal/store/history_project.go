@@ -51,7 +51,9 @@ const hdrLogSeq = "Herald-Log-Seq"
 // with a short-lived consumer, only what it has not seen: at start, the
 // notifications after the last one projected (the highest Herald-Log-Seq in the
 // history), and later any the hand-off dropped or, when no Feed runs, everything
-// (it asks the log every 250ms while idle). It works in batches of what has arrived
+// (it asks the log every 250ms while idle), and the log from the start when it was
+// deleted and created again (the hand-off then delivers sequences the projector
+// has passed, which make it look). It works in batches of what has arrived
 // (up to 256 notifications, waiting up to 5ms after the first): it converts them
 // and appends their records pipelined, and moves on only when every append is
 // acknowledged, so none is lost; a failed batch is projected again. Every node
@@ -141,6 +143,8 @@ type projector struct {
 	recs    []AuditRecord
 	logSeqs []uint64
 	upTo    uint64
+	// passed: the tap handed over a notification before next since the last poll.
+	passed bool
 }
 
 // projectFilters select the log's notifications that may have audit records.
@@ -162,8 +166,10 @@ func (p *projector) run(ctx context.Context, tap <-chan Message) error {
 		case <-ctx.Done():
 			return nil
 		case <-poll.C:
-			// Only when idle: under load the tap's messages would look missed.
-			if !busy && p.db.history.missed() {
+			// Only when idle: under load the tap's messages would look missed. But
+			// the tap handed over one already passed: the log may have been reset.
+			if p.passed || !busy && p.db.history.missed() {
+				p.passed = false
 				if err := p.catchUp(ctx); err != nil {
 					return err
 				}
@@ -204,7 +210,10 @@ func (p *projector) run(ctx context.Context, tap <-chan Message) error {
 // tap, or delivered before the projector started) first has the gap read from the log.
 func (p *projector) take(ctx context.Context, m Message) error {
 	if m.Seq < p.next || m.Seq <= p.upTo {
-		return nil // projected already
+		// Projected already: one the tap held while a catch-up read it, or one of
+		// a log that was reset, which the next poll's catch-up finds.
+		p.passed = p.passed || m.Seq < p.next
+		return nil
 	}
 	if m.Seq > max(p.next, p.upTo+1) {
 		if err := p.catchUp(ctx); err != nil {

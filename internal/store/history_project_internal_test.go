@@ -93,6 +93,43 @@ func TestProjectHistory_LogReset(t *testing.T) {
 	wait(6)
 }
 
+// TestProjectHistory_LogResetUnderFeed is TestProjectHistory_LogReset with the live
+// feed running, which hands the projector the new log's notifications: sequences it
+// has passed already, which must make it look at the log rather than skip them.
+func TestProjectHistory_LogResetUnderFeed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := openInternal(t)
+	fed := make(chan error, 1)
+	go func() { fed <- db.Feed(ctx, 1, func(Message) {}) }()
+	done := make(chan error, 1)
+	go func() { done <- db.ProjectHistory(ctx, numberedAudit) }()
+	defer func() { cancel(); <-done; <-fed }()
+	appendEv := func(i int) uint64 {
+		t.Helper()
+		seq, _, err := db.Append(ctx, "notify.publish.o.u", "ev-"+strconv.Itoa(i), []byte(strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	for i := 1; i <= 5; i++ {
+		appendEv(i)
+	}
+	waitAuditTotal(t, db, 5)
+	if err := db.js.DeleteStream(ctx, streamNotify); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ensureLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if seq := appendEv(6); seq != 1 {
+		t.Fatalf("first append to the new log = %d; want 1", seq)
+	}
+	appendEv(7)
+	waitAuditTotal(t, db, 7)
+}
+
 // TestAppendAudit_DirectIndex checks the single node's index: a record is in
 // QueryAudit when AppendAudit returns, without a follower; and after an append whose
 // outcome was unknown (here: a record stored behind the index's back), the next append

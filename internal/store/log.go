@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -293,6 +294,9 @@ func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
 // caller's goroutine, one message at a time; while it runs, the feed waits. Feed keeps
 // one ordered consumer: when it fails (a lost consumer, a leader change, a restarted
 // server), the feed logs a warning and resumes after the last message delivered.
+// When the log is deleted and created again beneath it, so that its sequences start
+// over, the feed notices within about a second of receiving nothing and starts over
+// from the new log's first message.
 // Feed returns nil when ctx is done, or a vcd.CodeUnavailable error when it cannot
 // start or the DB is closed.
 func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
@@ -318,6 +322,13 @@ func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 		if db.live.IsClosed() {
 			return unavailable("feed", err)
 		}
+		if errors.Is(err, errLogReset) {
+			// Deleted and created again: its sequences start over, and so does the
+			// feed, from the new log's first message.
+			db.logger.Warn("notification log reset beneath the feed", "delivered", next-1)
+			next, attempt = 1, 0
+			continue
+		}
 		if next != before {
 			attempt = 1 // progress since the last failure
 		}
@@ -342,10 +353,22 @@ func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) erro
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
-	defer stopOnDone(ctx, it)()
+	fctx, stop := context.WithCancelCause(ctx)
+	var delivered atomic.Uint64 // the last sequence delivered, for the watch
+	delivered.Store(*next - 1)
+	watched := make(chan struct{})
+	defer func() { stop(nil); <-watched }()
+	go func() {
+		defer close(watched)
+		db.watchLogReset(fctx, &delivered, stop)
+	}()
+	defer stopOnDone(fctx, it)()
 	for {
 		m, err := it.Next()
 		if err != nil {
+			if errors.Is(context.Cause(fctx), errLogReset) {
+				return errLogReset
+			}
 			return err
 		}
 		msg, _, err := message(m)
@@ -358,8 +381,44 @@ func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) erro
 			continue
 		}
 		*next = msg.Seq + 1
+		delivered.Store(msg.Seq)
 		fn(msg)
 		db.tapFeed(msg)
+	}
+}
+
+// errLogReset means that the notification log holds fewer messages than a reader
+// has read: it was deleted and created again, and its sequences started over.
+var errLogReset = errors.New("notification log reset")
+
+// feedResetCheck is how often an idle feed asks whether the log was reset beneath
+// it; a busy one is moving, which a reset log's consumer would not be.
+const feedResetCheck = time.Second
+
+// watchLogReset stops a feed with errLogReset when, after it has delivered nothing
+// for feedResetCheck, the log's last sequence is below the last one it delivered:
+// its ordered consumer would otherwise wait for the new log's sequences to pass the
+// old ones, and deliver nothing until then. It returns when ctx is done.
+func (db *DB) watchLogReset(ctx context.Context, delivered *atomic.Uint64, stop context.CancelCauseFunc) {
+	t := time.NewTicker(feedResetCheck)
+	defer t.Stop()
+	seen := delivered.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		last := delivered.Load()
+		if last != seen || last == 0 {
+			seen = last
+			continue
+		}
+		info, err := db.LogInfo(ctx)
+		if err == nil && info.Last < last {
+			stop(errLogReset)
+			return
+		}
 	}
 }
 

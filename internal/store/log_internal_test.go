@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -155,4 +156,56 @@ func TestParseAck_Server(t *testing.T) {
 			t.Errorf("publish %d: parseAck(%s) = %d, %v, %v; want 1, %v, true", i, resp.Data, seq, dup, ok, wantDup)
 		}
 	}
+}
+
+// TestFeed_LogReset recreates the notification log under a running Feed: the new
+// log's sequences start over below the last one delivered, and the feed delivers
+// them instead of waiting for them to pass the old ones (which would leave every
+// live subscriber without notifications until then).
+func TestFeed_LogReset(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := openInternal(t)
+	got := make(chan Message, 16)
+	done := make(chan error, 1)
+	go func() { done <- db.Feed(ctx, 1, func(m Message) { got <- m }) }()
+	defer func() { cancel(); <-done }()
+	next := func(want string) {
+		t.Helper()
+		select {
+		case m := <-got:
+			if string(m.Payload) != want {
+				t.Fatalf("feed delivered %q (seq %d); want %q", m.Payload, m.Seq, want)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("feed delivered nothing within 15s; want %q", want)
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		mustAppendInternal(t, db, strconv.Itoa(i))
+		next(strconv.Itoa(i))
+	}
+	if err := db.js.DeleteStream(ctx, streamNotify); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ensureLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if seq := mustAppendInternal(t, db, "new 1"); seq != 1 {
+		t.Fatalf("first append to the new log = %d; want 1", seq)
+	}
+	next("new 1")
+	mustAppendInternal(t, db, "new 2")
+	next("new 2")
+}
+
+// mustAppendInternal appends payload to the log under a fresh id and returns its
+// sequence.
+func mustAppendInternal(t *testing.T, db *DB, payload string) uint64 {
+	t.Helper()
+	seq, _, err := db.Append(context.Background(), "notify.publish.o.u", "id-"+payload, []byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
 }
