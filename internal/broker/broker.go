@@ -415,6 +415,34 @@ func (b *Broker) closeMatching(reason mqtt.ReasonCode, match func(p *vcd.Princip
 	return n
 }
 
+// LogReset tells the broker that the log was deleted and created again: the next
+// message Deliver gets, seq, is not above the last one, prev, as the new log's
+// sequences start over. Clean sessions take the new log's messages as they come. A
+// persistent session's cursor counts in the old log's sequences and would pass the
+// new log's messages by as read, so its connection is closed (5.0: DISCONNECT 0x98,
+// administrative action): the client reconnects, and the session, whose ack floor
+// is above the log's last sequence, resumes from the new log's first message. Call
+// it from the goroutine that calls Deliver, before delivering seq.
+func (b *Broker) LogReset(prev, seq uint64) {
+	b.mu.Lock()
+	conns := make([]*conn, 0, len(b.sessions))
+	for _, c := range b.sessions {
+		conns = append(conns, c)
+	}
+	b.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		c.s.mu.Lock()
+		persistent := c.s.p != nil
+		c.s.mu.Unlock()
+		if persistent {
+			c.closeWith(mqtt.ReasonAdministrativeAction)
+			n++
+		}
+	}
+	b.logger.Warn("notification log reset: its sequences start over", "last", prev, "seq", seq, "persistent_sessions_closed", n)
+}
+
 // CloseSessions closes the connections opened with tokens of the login
 // session sessionID (logout, revocation): MQTT 5.0 clients get DISCONNECT 0x87
 // first (VCD-COMPAT §6.7). It returns the number of connections closed.

@@ -1146,4 +1146,6 @@ var disconnectReasons = map[mqtt.ReasonCode]string{
 	mqtt.ReasonMalformedPacket:    "malformed packet",
 	mqtt.ReasonProtocolError:      "protocol error",
 	mqtt.ReasonTopicAliasInvalid:  "topic aliases are not supported",
+	mqtt.ReasonAdministrativeAction: "the notification log was reset; reconnect to resume " +
+		"the session from its first message",
 }

@@ -126,6 +126,17 @@ type fakeLog struct {
 	ids  map[string]bool
 	hold bool          // AppendAsync waits for release
 	held []*heldAppend // in order
+	// prev, once reset, is the last sequence of the log before: the next append
+	// tells the broker, as the server's feed does.
+	prev uint64
+}
+
+// reset deletes the log and starts a new one, whose sequences start over.
+func (l *fakeLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prev, l.seq, l.msgs = l.seq, 0, nil
+	clear(l.ids)
 }
 
 func (l *fakeLog) Append(_ context.Context, t, id string, payload []byte) (uint64, error) {
@@ -193,6 +204,10 @@ func (l *fakeLog) appendLocked(t, id string, payload []byte) (uint64, error) {
 	}
 	l.ids[id] = true
 	l.seq++
+	if l.prev != 0 {
+		l.b.LogReset(l.prev, l.seq)
+		l.prev = 0
+	}
 	m := broker.Message{Seq: l.seq, Topic: t, Payload: append([]byte(nil), payload...), Time: time.Now()}
 	l.msgs = append(l.msgs, m)
 	l.b.Deliver(m)

@@ -287,6 +287,15 @@ func (c *conn) openSession(cp *mqtt.Connect) (present bool, note string, code mq
 		rec = SessionRecord{PrincipalID: pid, ClientID: cid, AckFloor: last}
 	}
 	c.rev = rec.Revision
+	if ok && rec.AckFloor > last {
+		// The log holds fewer messages than the session has read: it was deleted
+		// and created again, and its sequences started over (logReset). The
+		// session resumes from the new log's first message; its in-flight
+		// messages name sequences of the old log, and are dropped.
+		c.logger.Warn("persistent session resumes from the start of a reset log", "ack_floor", rec.AckFloor, "last", last)
+		note = "the notification log was reset; the session resumes from its first message"
+		rec.AckFloor, rec.Inflight = max(first, 1)-1, nil
+	}
 	p.readTo = rec.AckFloor
 	if ok && first > rec.AckFloor+1 {
 		// Lost to the log's retention (VCD-COMPAT §6.6).

@@ -388,6 +388,44 @@ func TestPersistent_RetentionLoss(t *testing.T) {
 	}
 }
 
+// TestPersistent_LogReset: after the log is deleted and created again, a clean
+// session takes the new log's messages live; a connected persistent session is
+// closed (DISCONNECT 0x98 on 5.0), as its cursor counts in the old log's sequences;
+// it and one that was away resume from the new log's first message.
+func TestPersistent_LogReset(t *testing.T) {
+	h := mustRunPersistent(t)
+	clean := h.login(t, mqtt.Version5, "tok-alice", "clean")
+	clean.subscribe(1, aliceTopic)
+	var ps [2]*client
+	for i, id := range []string{"on", "off"} {
+		ps[i], _ = h.connectPersistent(t, mqtt.Version5, "tok-alice", id)
+		ps[i].subscribe(1, aliceTopic)
+	}
+	h.appendN(t, aliceTopic, 5)
+	for _, c := range []*client{clean, ps[0], ps[1]} {
+		c.receiveN(t, 5, 0)
+	}
+	eventually(t, "ack floor saved", func() bool {
+		r, _ := h.sessions.get("off")
+		return r.AckFloor == 5
+	})
+	h.disconnect(t, ps[1], "off")
+
+	h.log.reset()
+	h.appendN(t, aliceTopic, 2) // "m0" and "m1" again, at sequences 1 and 2
+	clean.receiveN(t, 2, 0)
+	ps[0].expectDisconnect(mqtt.ReasonAdministrativeAction)
+	for _, id := range []string{"on", "off"} {
+		c, ack := h.connectPersistent(t, mqtt.Version5, "tok-alice", id)
+		if !ack.SessionPresent || ack.Props == nil || ack.Props.ReasonString == "" {
+			t.Errorf("%s: CONNACK %+v; want session present and a Reason String", id, ack)
+		}
+		c.receiveN(t, 2, 0)
+		c.expectNothing(t)
+	}
+	clean.expectNothing(t)
+}
+
 // TestPersistent_ExpiryCapped: a 5.0 Session Expiry Interval above the
 // retention is lowered and reported; one below is kept and not echoed.
 func TestPersistent_ExpiryCapped(t *testing.T) {

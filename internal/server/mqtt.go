@@ -105,7 +105,9 @@ func (s *Server) runFeed(ctx context.Context) {
 	s.feedRunning.Store(true)
 	defer s.feedRunning.Store(false)
 	err := s.db.Feed(ctx, 0, func(m store.Message) {
-		s.inst.fed.Store(m.Seq)
+		if prev := s.inst.fed.Swap(m.Seq); prev != 0 && m.Seq <= prev {
+			s.broker.LogReset(prev, m.Seq) // the feed started over on a new log
+		}
 		t, err := topicOf(m.Subject)
 		if err != nil {
 			s.logger.Warn("skipping log message with a foreign subject", "seq", m.Seq, "err", err)
