@@ -86,6 +86,15 @@ func (c *conn) tryPark() bool {
 		c.logger.Debug("park failed", logKeyErr, err)
 		return !c.pstate.CompareAndSwap(readerParked, readerActive)
 	}
+	// A close request while awaitData waited found the reader active, so its
+	// unpark did nothing, and the writer then closes the socket, which leaves
+	// the poller without an event: parked for good, and Broker.Close waiting
+	// for it. The request cancels ctx before it unparks, so looking at ctx after
+	// the Store above sees every request that unpark could have missed.
+	if c.ctx.Err() != nil && c.pstate.CompareAndSwap(readerParked, readerActive) {
+		p.forget(c)
+		return false
+	}
 	return true
 }
 
