@@ -39,7 +39,9 @@ type ServiceAccounts interface {
 type Log interface {
 	// Append stores a message and returns once it is stored, so that an
 	// acknowledgement sent to a producer afterwards is honest; id de-duplicates
-	// repeated appends of one message. payload is valid only during the call:
+	// repeated appends of one message. The broker never appends a message twice
+	// (a client's resend after a reconnect is a new message, at least once), and
+	// gives no id. payload is valid only during the call:
 	// an implementation that keeps it must copy it. Stored messages come back
 	// to the broker through Deliver, from the node's live feed.
 	Append(ctx context.Context, topic, id string, payload []byte) (seq uint64, err error)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,8 +83,6 @@ type conn struct {
 	pollAdded   bool                // the socket is in the poller's epoll set; reader only
 	awaitingRel map[uint16]struct{} // inbound QoS 2 ids stored, awaiting PUBREL; reader only, nil until the first
 	lastTouch   time.Time           // reader only
-	idPrefix    string              // for Log.Append ids (appendID); reader only
-	pubCount    uint64              // reader only
 	pipe        *pipeline           // pipelined appends (pipeline.go); reader only, nil until the first
 
 	// Persistent sessions (persist.go).
@@ -954,7 +951,7 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 		if !owned {
 			payload = append([]byte(nil), payload...)
 		}
-		return c.appendPipelined(al, p, c.appendID(), payload)
+		return c.appendPipelined(al, p, payload)
 	}
 	if !c.drainPipe() {
 		return false
@@ -980,8 +977,7 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 		o = &origin{s: c.s, topic: p.Topic, payload: payload, retain: retain}
 		c.b.addOrigin(o)
 	}
-	id := c.appendID()
-	seq, err := c.b.log.Append(c.ctx, p.Topic, id, payload)
+	seq, err := c.b.log.Append(c.ctx, p.Topic, "", payload)
 	if o != nil {
 		c.b.originStored(o, seq, err == nil)
 	}
@@ -1004,16 +1000,6 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 		c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID}, c.version)
 	}
 	return true
-}
-
-// appendID returns a new de-duplication id for Log.Append: a random prefix
-// per connection, made at its first publish, and a count. Reader only.
-func (c *conn) appendID() string {
-	if c.idPrefix == "" {
-		c.idPrefix = newClientID()
-	}
-	c.pubCount++
-	return c.idPrefix + "-" + strconv.FormatUint(c.pubCount, 10)
 }
 
 // publishWill stores the will message after an abnormal end. The principal
@@ -1040,7 +1026,7 @@ func (c *conn) publishWill() {
 			return
 		}
 	}
-	if _, err := c.b.log.Append(ctx, w.Topic, c.appendID()+"-will", payload); err != nil {
+	if _, err := c.b.log.Append(ctx, w.Topic, "", payload); err != nil {
 		c.logger.Error("append will to log", logKeyErr, err, logKeyTopic, w.Topic)
 		return
 	}

@@ -199,10 +199,12 @@ func (l *fakeLog) release(fail func(i int) error) {
 
 // appendLocked stores one message. Lock held on entry.
 func (l *fakeLog) appendLocked(t, id string, payload []byte) (uint64, error) {
-	if l.ids[id] {
-		return 0, errors.New("duplicate id")
+	if id != "" {
+		if l.ids[id] {
+			return 0, errors.New("duplicate id")
+		}
+		l.ids[id] = true
 	}
-	l.ids[id] = true
 	l.seq++
 	if l.prev != 0 {
 		l.b.LogReset(l.prev, l.seq)

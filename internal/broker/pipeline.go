@@ -49,12 +49,12 @@ type pendingPub struct {
 // appendPipelined starts the append of a PUBLISH through al and queues its
 // acknowledgement behind the earlier ones. payload must not change afterwards.
 // It reports false when the connection is closing.
-func (c *conn) appendPipelined(al AsyncLog, p *mqtt.Publish, id string, payload []byte) bool {
+func (c *conn) appendPipelined(al AsyncLog, p *mqtt.Publish, payload []byte) bool {
 	if c.pipe == nil {
 		c.pipe = &pipeline{q: make(chan pendingPub, c.b.cfg.MaxInflight), done: make(chan struct{})}
 		go c.ackLoop()
 	}
-	wait, err := al.AppendAsync(p.Topic, id, payload)
+	wait, err := al.AppendAsync(p.Topic, "", payload)
 	if err != nil {
 		// Refused at once (invalid, or the store is unreachable): the refusal
 		// still waits its turn behind the earlier acknowledgements.

@@ -347,6 +347,10 @@ func (db *DB) Close() error {
 	return nil
 }
 
+// singleNode reports whether the store is one embedded server of its own, no
+// cluster: the only writer of its streams.
+func (db *DB) singleNode() bool { return db.srv != nil && db.cfg.Cluster.Name == "" }
+
 // bounded returns ctx, given Config.Timeout as its deadline if it has none, and the
 // function that releases it.
 func (db *DB) bounded(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -123,7 +123,10 @@
 // Append publishes with Nats-Msg-Id set to the caller's id and returns once JetStream
 // acknowledged the message as stored. JetStream drops a repeated id within
 // Config.LogDedupWindow (default 10m, at most LogMaxAge) and answers with the first
-// message's sequence, which Append reports as dup, so producers may retry freely.
+// message's sequence, which Append reports as dup, so producers may retry freely. A
+// caller that never repeats an append (the MQTT broker) gives no id: a single node
+// then sets none, and keeps no window entry for it; a cluster sets a random one,
+// against the client library resending after a reconnect.
 // AppendBatch pipelines many appends.
 //
 // Feed is the node's live feed: one ordered consumer (ephemeral, in memory, no acks)

@@ -716,7 +716,7 @@ func (db *DB) openHistory(ctx, watchCtx context.Context, wg *sync.WaitGroup) err
 	}
 	// On a single node the follower only loads the index; appends index their
 	// records from then on (history.direct).
-	db.history.direct = db.srv != nil && db.cfg.Cluster.Name == ""
+	db.history.direct = db.singleNode()
 	followCtx, stopFollow := watchCtx, context.CancelFunc(func() {})
 	if db.history.direct {
 		followCtx, stopFollow = context.WithCancel(watchCtx)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/heraldmq/herald/internal/vcd"
 )
@@ -87,14 +88,19 @@ func (db *DB) ensureLog(ctx context.Context) error {
 // sequence once JetStream has acknowledged it, so a success means the message is
 // stored (on a quorum, in a cluster). id identifies the message for deduplication: an
 // id appended before, within Config.LogDedupWindow, is not stored again, and Append
-// returns the original sequence with dup true. A subject outside the log or an empty
-// id is vcd.CodeInvalid, and so is a payload over the server's size limit; a failure
-// to reach JetStream is vcd.CodeUnavailable.
+// returns the original sequence with dup true. An empty id is for a caller that never
+// appends one message twice (the MQTT broker): a single embedded node then keeps no
+// duplicate id for it (three heap objects and about 100 bytes each, for the window,
+// and a header in the stored message and in every delivery of it), and a cluster
+// gives it a random one, so that the client library's resending after a reconnect to
+// another server stores it once. A subject outside the log is vcd.CodeInvalid, and
+// so is a payload over the server's size limit; a failure to reach JetStream is
+// vcd.CodeUnavailable.
 func (db *DB) Append(ctx context.Context, subject, id string, payload []byte) (seq uint64, dup bool, err error) {
-	if err := checkAppend(subject, id); err != nil {
+	if err := checkAppend(subject); err != nil {
 		return 0, false, err
 	}
-	m := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	m := db.logMsg(subject, id, payload)
 	ctx, cancel := db.bounded(ctx)
 	defer cancel()
 	// The common acknowledgement is parsed by hand: decoding it with encoding/json
@@ -159,13 +165,12 @@ type AppendWait func(ctx context.Context) (seq uint64, dup bool, err error)
 // can keep many in flight and still acknowledge them in order, each only after wait
 // reported it stored. The store keeps payload until the append is done (it may
 // resend it), so the caller must not change it afterwards. Errors as for Append; an
-// invalid subject or id fails at once.
+// invalid subject fails at once.
 func (db *DB) AppendAsync(subject, id string, payload []byte) (AppendWait, error) {
-	if err := checkAppend(subject, id); err != nil {
+	if err := checkAppend(subject); err != nil {
 		return nil, err
 	}
-	m := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
-	f, err := db.liveJS.PublishMsgAsync(m)
+	f, err := db.liveJS.PublishMsgAsync(db.logMsg(subject, id, payload))
 	if err != nil {
 		return nil, appendError(err)
 	}
@@ -223,7 +228,7 @@ const appendWindow = 256
 // JetStream stops answering.
 func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error) {
 	for _, r := range recs {
-		if err := checkAppend(r.Subject, r.ID); err != nil {
+		if err := checkAppend(r.Subject); err != nil {
 			return nil, err
 		}
 	}
@@ -240,8 +245,7 @@ func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error
 				return out, err
 			}
 		}
-		m := &nats.Msg{Subject: r.Subject, Data: r.Payload, Header: nats.Header{jetstream.MsgIDHeader: []string{r.ID}}}
-		f, err := db.liveJS.PublishMsgAsync(m)
+		f, err := db.liveJS.PublishMsgAsync(db.logMsg(r.Subject, r.ID, r.Payload))
 		if err != nil {
 			return out, appendError(err)
 		}
@@ -256,14 +260,25 @@ func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error
 }
 
 // checkAppend validates the arguments of an append.
-func checkAppend(subject, id string) error {
+func checkAppend(subject string) error {
 	if !isNotifySubject(subject, false) {
 		return vcd.Errorf(vcd.CodeInvalid, "subject %q is not in the notification log", subject)
 	}
-	if id == "" {
-		return vcd.Errorf(vcd.CodeInvalid, "message id is required")
-	}
 	return nil
+}
+
+// logMsg returns the message that appends payload under subject with de-duplication
+// id id; for an empty id (Append), none on a single embedded node and a random one
+// in a cluster.
+func (db *DB) logMsg(subject, id string, payload []byte) *nats.Msg {
+	m := &nats.Msg{Subject: subject, Data: payload}
+	if id == "" && !db.singleNode() {
+		id = nuid.Next()
+	}
+	if id != "" {
+		m.Header = nats.Header{jetstream.MsgIDHeader: []string{id}}
+	}
+	return m
 }
 
 // appendError classifies a publish failure: too large is the caller's fault, anything

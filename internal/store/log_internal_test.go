@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestValidSubject(t *testing.T) {
@@ -208,4 +209,42 @@ func mustAppendInternal(t *testing.T, db *DB, payload string) uint64 {
 		t.Fatal(err)
 	}
 	return seq
+}
+
+// TestAppend_NoID: appends without an id are each stored, and a single node stores
+// them without Nats-Msg-Id (no duplicate window entry); anywhere else the message
+// gets a random one.
+func TestAppend_NoID(t *testing.T) {
+	ctx := context.Background()
+	db := openInternal(t)
+	a, dupA, errA := db.Append(ctx, "notify.publish.o.u", "", []byte("same"))
+	wait, err := db.AppendAsync("notify.publish.o.u", "", []byte("same"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, dupB, errB := wait(ctx)
+	if errA != nil || errB != nil || dupA || dupB || a == b {
+		t.Fatalf("two appends without id = (%d, %v, %v), (%d, %v, %v); want two stored", a, dupA, errA, b, dupB, errB)
+	}
+	log, err := db.js.Stream(ctx, streamNotify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{a, b} {
+		m, err := log.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
+			t.Errorf("message %d on a single node has Nats-Msg-Id %q; want none", seq, id)
+		}
+	}
+	if id := db.logMsg("notify.publish.o.u", "given", nil).Header.Get(jetstream.MsgIDHeader); id != "given" {
+		t.Errorf("Nats-Msg-Id of an append with an id = %q; want it", id)
+	}
+	other := &DB{} // no embedded server of its own: a cluster's node or an external NATS
+	m1, m2 := other.logMsg("notify.publish.o.u", "", nil), other.logMsg("notify.publish.o.u", "", nil)
+	if id1, id2 := m1.Header.Get(jetstream.MsgIDHeader), m2.Header.Get(jetstream.MsgIDHeader); id1 == "" || id1 == id2 {
+		t.Errorf("Nats-Msg-Id without a single node: %q and %q; want two random ids", id1, id2)
+	}
 }

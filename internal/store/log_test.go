@@ -165,8 +165,6 @@ func TestAppendAsync(t *testing.T) {
 	}
 	_, err = db.AppendAsync("publish.org.user", "x", nil)
 	wantCode(t, "AppendAsync outside the log", err, vcd.CodeInvalid)
-	_, err = db.AppendAsync(subjectOf(0), "", nil)
-	wantCode(t, "AppendAsync without id", err, vcd.CodeInvalid)
 	w, err = db.AppendAsync(subjectOf(0), "big", make([]byte, 2<<20))
 	if err == nil {
 		_, _, err = w(ctx)
@@ -188,7 +186,6 @@ func TestAppend_Errors(t *testing.T) {
 		{"TailWildcard", "notify.publish.>", "x", nil, vcd.CodeInvalid},
 		{"EmptyToken", "notify.publish..user", "x", nil, vcd.CodeInvalid},
 		{"Space", "notify.publish.a b", "x", nil, vcd.CodeInvalid},
-		{"EmptyID", "notify.publish.org.user", "", nil, vcd.CodeInvalid},
 		{"TooLarge", "notify.publish.org.user", "x", make([]byte, 2<<20), vcd.CodeInvalid},
 	}
 	for _, tc := range tests {
