@@ -133,8 +133,8 @@
 // from a sequence, which the client library recreates after the last delivered
 // sequence when it detects a gap, a missed heartbeat or a deleted consumer; Feed
 // recreates it likewise if it fails outright, and from the first message when the
-// log itself was deleted and created again (its sequences start over; an idle feed
-// compares the log's last sequence with its own every second). Replay serves a persistent session's
+// log itself was deleted and created again (its sequences start over; the feed
+// compares the log's creation time with the one it started on every second). Replay serves a persistent session's
 // backlog: an ephemeral consumer with the session's subject filters (reduced so that
 // none contains another, which JetStream refuses) from the ack floor + 1 up to the last
 // sequence at the call; the caller then feeds from that sequence + 1.

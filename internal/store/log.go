@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -310,27 +309,31 @@ func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
 // one ordered consumer: when it fails (a lost consumer, a leader change, a restarted
 // server), the feed logs a warning and resumes after the last message delivered.
 // When the log is deleted and created again beneath it, so that its sequences start
-// over, the feed notices within about a second of receiving nothing and starts over
-// from the new log's first message.
+// over, the feed notices within about a second (the log's creation time changed) and
+// starts over from the new log's first message; what it delivered of the new log
+// meanwhile is delivered again.
 // Feed returns nil when ctx is done, or a vcd.CodeUnavailable error when it cannot
 // start or the DB is closed.
 func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 	// A projector stops counting on this feed's hand-off when it ends (history.missed).
 	defer db.history.fed.Store(0)
-	if from == 0 {
-		info, err := db.LogInfo(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+	log, err := db.streamInfo(ctx, streamNotify)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
 		}
-		from = info.Last + 1
+		return unavailable("log info", err)
+	}
+	if from == 0 {
+		from = log.CachedInfo().State.LastSeq + 1
 	}
 	next := from
+	// The log's creation time, which tells it from a log created again
+	// (watchLogReset): taken before the first message, so that no reset is missed.
+	created := log.CachedInfo().Created
 	for attempt := 1; ; attempt++ {
 		before := next
-		err := db.feedOnce(ctx, &next, fn)
+		err := db.feedOnce(ctx, &next, &created, fn)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -356,7 +359,7 @@ func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 
 // feedOnce runs one ordered consumer from *next, advancing *next past each message it
 // delivers, until the consumer fails or ctx is done.
-func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) error {
+func (db *DB) feedOnce(ctx context.Context, next *uint64, created *time.Time, fn func(Message)) error {
 	cons, err := db.liveJS.OrderedConsumer(ctx, streamNotify, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   *next,
@@ -369,13 +372,11 @@ func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) erro
 		return fmt.Errorf("consume: %w", err)
 	}
 	fctx, stop := context.WithCancelCause(ctx)
-	var delivered atomic.Uint64 // the last sequence delivered, for the watch
-	delivered.Store(*next - 1)
 	watched := make(chan struct{})
 	defer func() { stop(nil); <-watched }()
 	go func() {
 		defer close(watched)
-		db.watchLogReset(fctx, &delivered, stop)
+		db.watchLogReset(fctx, created, stop)
 	}()
 	defer stopOnDone(fctx, it)()
 	for {
@@ -396,43 +397,41 @@ func (db *DB) feedOnce(ctx context.Context, next *uint64, fn func(Message)) erro
 			continue
 		}
 		*next = msg.Seq + 1
-		delivered.Store(msg.Seq)
 		fn(msg)
 		db.tapFeed(msg)
 	}
 }
 
-// errLogReset means that the notification log holds fewer messages than a reader
-// has read: it was deleted and created again, and its sequences started over.
+// errLogReset means that the notification log was deleted and created again since
+// a reader started: its sequences started over.
 var errLogReset = errors.New("notification log reset")
 
-// feedResetCheck is how often an idle feed asks whether the log was reset beneath
-// it; a busy one is moving, which a reset log's consumer would not be.
+// feedResetCheck is how often a feed asks whether the log was created again beneath
+// it.
 const feedResetCheck = time.Second
 
-// watchLogReset stops a feed with errLogReset when, after it has delivered nothing
-// for feedResetCheck, the log's last sequence is below the last one it delivered:
-// its ordered consumer would otherwise wait for the new log's sequences to pass the
-// old ones, and deliver nothing until then. It returns when ctx is done.
-func (db *DB) watchLogReset(ctx context.Context, delivered *atomic.Uint64, stop context.CancelCauseFunc) {
+// watchLogReset stops a feed with errLogReset when the log's creation time differs
+// from *created, the one it had when the feed started, and sets *created to the new
+// log's; it returns when ctx is done: the new log's
+// sequences start over, and the feed's ordered consumer would wait for them to pass
+// the old ones, delivering nothing until then. The creation time tells a new log
+// from the old one whatever their sequences (a reset that went unnoticed would
+// lose messages; one seen where there was none would deliver the whole log again).
+func (db *DB) watchLogReset(ctx context.Context, created *time.Time, stop context.CancelCauseFunc) {
 	t := time.NewTicker(feedResetCheck)
 	defer t.Stop()
-	seen := delivered.Load()
 	for {
+		if s, err := db.streamInfo(ctx, streamNotify); err == nil {
+			if c := s.CachedInfo().Created; !c.Equal(*created) {
+				*created = c
+				stop(errLogReset)
+				return
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		last := delivered.Load()
-		if last != seen || last == 0 {
-			seen = last
-			continue
-		}
-		info, err := db.LogInfo(ctx)
-		if err == nil && info.Last < last {
-			stop(errLogReset)
-			return
 		}
 	}
 }
