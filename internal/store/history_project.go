@@ -145,6 +145,9 @@ type projector struct {
 	upTo    uint64
 	// passed: the tap handed over a notification before next since the last poll.
 	passed bool
+	// created is the log's creation time (LogInfo.Created) when the projector last
+	// looked: another one means the log was created again.
+	created time.Time
 }
 
 // projectFilters select the log's notifications that may have audit records.
@@ -245,21 +248,32 @@ func (p *projector) catchUp(ctx context.Context) error {
 	if err := p.flush(ctx); err != nil {
 		return err
 	}
+	if info, err := p.db.LogInfo(ctx); err == nil {
+		if !p.created.IsZero() && !info.Created.Equal(p.created) {
+			p.restart(info.Last)
+		}
+		p.created = info.Created
+	}
 	last, err := p.replay(ctx)
 	if err != nil {
 		return err
 	}
 	if last+1 < p.next {
-		// The log is behind what was projected: it was reset (deleted and created
-		// again), and its sequences start over. So does the projector.
-		p.db.logger.Warn("notification log reset beneath the history projector", "last", last, "projected", p.next-1)
-		p.next, p.upTo = 1, 0
+		// The log is behind what was projected: it was reset too.
+		p.restart(last)
 		if last, err = p.replay(ctx); err != nil {
 			return err
 		}
 	}
 	p.upTo = max(p.upTo, last)
 	return p.flush(ctx)
+}
+
+// restart makes the projector start over from the log's first notification: the
+// log was reset (deleted and created again), and its sequences start over.
+func (p *projector) restart(last uint64) {
+	p.db.logger.Warn("notification log reset beneath the history projector", "last", last, "projected", p.next-1)
+	p.next, p.upTo = 1, 0
 }
 
 // replay projects the log's notifications from p.next on, up to its last at the time

@@ -95,7 +95,8 @@ func TestProjectHistory_LogReset(t *testing.T) {
 
 // TestProjectHistory_LogResetUnderFeed is TestProjectHistory_LogReset with the live
 // feed running, which hands the projector the new log's notifications: sequences it
-// has passed already, which must make it look at the log rather than skip them.
+// has passed already, which must make it look at the log rather than skip them, also
+// when the new log grows past the old one.
 func TestProjectHistory_LogResetUnderFeed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -126,8 +127,12 @@ func TestProjectHistory_LogResetUnderFeed(t *testing.T) {
 	if seq := appendEv(6); seq != 1 {
 		t.Fatalf("first append to the new log = %d; want 1", seq)
 	}
-	appendEv(7)
-	waitAuditTotal(t, db, 7)
+	// More than the old log held: its sequences pass the projected ones, which
+	// must not hide those below them.
+	for i := 7; i <= 13; i++ {
+		appendEv(i)
+	}
+	waitAuditTotal(t, db, 13)
 }
 
 // TestAppendAudit_DirectIndex checks the single node's index: a record is in

@@ -58,6 +58,9 @@ type LogInfo struct {
 	Last     uint64 // sequence of the newest message ever stored
 	Messages uint64 // number of stored messages
 	Bytes    uint64 // their size on disk
+	// Created is when the log was created: a log deleted and created again, whose
+	// sequences start over, has another.
+	Created time.Time
 }
 
 // ensureLog creates the NOTIFY stream or updates its configuration, so that a change
@@ -299,7 +302,7 @@ func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
 		return LogInfo{}, unavailable("log info", err)
 	}
 	st := s.CachedInfo().State
-	return LogInfo{First: st.FirstSeq, Last: st.LastSeq, Messages: st.Msgs, Bytes: st.Bytes}, nil
+	return LogInfo{First: st.FirstSeq, Last: st.LastSeq, Messages: st.Msgs, Bytes: st.Bytes, Created: s.CachedInfo().Created}, nil
 }
 
 // Feed delivers every message of the log with sequence from or later, in order, each
