@@ -289,7 +289,7 @@ func (c *conn) openSession(cp *mqtt.Connect) (present bool, note string, code mq
 	c.rev = rec.Revision
 	if ok && rec.AckFloor > last {
 		// The log holds fewer messages than the session has read: it was deleted
-		// and created again, and its sequences started over (logReset). The
+		// and created again, and its sequences started over (Broker.LogReset). The
 		// session resumes from the new log's first message; its in-flight
 		// messages name sequences of the old log, and are dropped.
 		c.logger.Warn("persistent session resumes from the start of a reset log", "ack_floor", rec.AckFloor, "last", last)

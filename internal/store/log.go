@@ -320,20 +320,20 @@ func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
 func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 	// A projector stops counting on this feed's hand-off when it ends (history.missed).
 	defer db.history.fed.Store(0)
-	log, err := db.streamInfo(ctx, streamNotify)
+	info, err := db.LogInfo(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return unavailable("log info", err)
+		return err
 	}
 	if from == 0 {
-		from = log.CachedInfo().State.LastSeq + 1
+		from = info.Last + 1
 	}
 	next := from
 	// The log's creation time, which tells it from a log created again
 	// (watchLogReset): taken before the first message, so that no reset is missed.
-	created := log.CachedInfo().Created
+	created := info.Created
 	for attempt := 1; ; attempt++ {
 		before := next
 		err := db.feedOnce(ctx, &next, &created, fn)
@@ -424,12 +424,10 @@ func (db *DB) watchLogReset(ctx context.Context, created *time.Time, stop contex
 	t := time.NewTicker(feedResetCheck)
 	defer t.Stop()
 	for {
-		if s, err := db.streamInfo(ctx, streamNotify); err == nil {
-			if c := s.CachedInfo().Created; !c.Equal(*created) {
-				*created = c
-				stop(errLogReset)
-				return
-			}
+		if info, err := db.LogInfo(ctx); err == nil && !info.Created.Equal(*created) {
+			*created = info.Created
+			stop(errLogReset)
+			return
 		}
 		select {
 		case <-ctx.Done():
