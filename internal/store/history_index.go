@@ -191,16 +191,13 @@ type auditIndex struct {
 	all    []uint32
 	byOrg  map[uint32][]uint32
 	byUser map[uint32][]uint32
-	// Symbols: text by number (0 is ""), number by text, and how many of the
-	// entries' fields name each; pruning frees a symbol no entry names any more, and
-	// add reuses freed numbers, so fields unique to each record (an entity name with
-	// a timestamp in it) do not outlive the records.
-	syms   []string
-	symIdx map[string]uint32
-	refs   []uint32
-	free   []uint32
-	ids    idTable   // position by record id, for has
-	last   recordRef // highest reference added
+	// Symbols: the texts of the entries' fields by number (0 is ""); pruning frees
+	// a symbol no entry names any more, and add reuses freed numbers, so fields
+	// unique to each record (an entity name with a timestamp in it) do not outlive
+	// the records.
+	syms symTable
+	ids  idTable   // position by record id, for has
+	last recordRef // highest reference added
 	// logSeq is the highest log sequence a record names (hdrLogSeq).
 	logSeq atomic.Uint64
 }
@@ -236,41 +233,10 @@ func (ix *auditIndex) lastLogSeq() uint64 { return ix.logSeq.Load() }
 
 // sym returns the symbol of s for a new entry's field, adding it or counting one
 // more use. Lock held on entry.
-func (ix *auditIndex) sym(s string) uint32 {
-	if s == "" {
-		return 0
-	}
-	if n, ok := ix.symIdx[s]; ok {
-		ix.refs[n]++
-		return n
-	}
-	if ix.symIdx == nil {
-		ix.symIdx = make(map[string]uint32)
-		ix.syms, ix.refs = []string{""}, []uint32{0}
-	}
-	var n uint32
-	if k := len(ix.free); k > 0 {
-		n, ix.free = ix.free[k-1], ix.free[:k-1]
-		ix.syms[n], ix.refs[n] = s, 1
-	} else {
-		n = uint32(len(ix.syms))
-		ix.syms, ix.refs = append(ix.syms, s), append(ix.refs, 1)
-	}
-	ix.symIdx[s] = n
-	return n
-}
+func (ix *auditIndex) sym(s string) uint32 { return ix.syms.add(s) }
 
 // release counts one use of symbol n less, freeing it at none. Lock held on entry.
-func (ix *auditIndex) release(n uint32) {
-	if n == 0 {
-		return
-	}
-	if ix.refs[n]--; ix.refs[n] == 0 {
-		delete(ix.symIdx, ix.syms[n])
-		ix.syms[n] = ""
-		ix.free = append(ix.free, n)
-	}
-}
+func (ix *auditIndex) release(n uint32) { ix.syms.release(n) }
 
 // releaseAll releases the symbols of e's fields.
 func (ix *auditIndex) releaseAll(e *entry) {
@@ -280,10 +246,7 @@ func (ix *auditIndex) releaseAll(e *entry) {
 }
 
 // lookup returns the symbol of s without adding it. Read lock held on entry.
-func (ix *auditIndex) lookup(s string) (uint32, bool) {
-	n, ok := ix.symIdx[s]
-	return n, ok
-}
+func (ix *auditIndex) lookup(s string) (uint32, bool) { return ix.syms.lookup(s) }
 
 // before reports whether entry a sorts before b: by time, then reference.
 func before(a, b *entry) bool {
@@ -443,19 +406,19 @@ func (a *AuditEntry) ID() string { return formatUUID(a.e.id) }
 func (a *AuditEntry) Time() time.Time { return time.UnixMilli(a.e.ms).UTC() }
 
 // OrgID returns the id of the record's org.
-func (a *AuditEntry) OrgID() string { return a.ix.syms[a.e.org] }
+func (a *AuditEntry) OrgID() string { return a.ix.syms.str(a.e.org) }
 
 // OrgName returns the name of the record's org.
-func (a *AuditEntry) OrgName() string { return a.ix.syms[a.e.orgName] }
+func (a *AuditEntry) OrgName() string { return a.ix.syms.str(a.e.orgName) }
 
 // UserID returns the id of the acting user.
-func (a *AuditEntry) UserID() string { return a.ix.syms[a.e.user] }
+func (a *AuditEntry) UserID() string { return a.ix.syms.str(a.e.user) }
 
 // UserName returns the name of the acting user.
-func (a *AuditEntry) UserName() string { return a.ix.syms[a.e.userName] }
+func (a *AuditEntry) UserName() string { return a.ix.syms.str(a.e.userName) }
 
 // EventType returns the event type.
-func (a *AuditEntry) EventType() string { return a.ix.syms[a.e.typ] }
+func (a *AuditEntry) EventType() string { return a.ix.syms.str(a.e.typ) }
 
 // Success reports whether the operation succeeded.
 func (a *AuditEntry) Success() bool { return a.e.flags&auditSuccess != 0 }
@@ -467,13 +430,13 @@ func (a *AuditEntry) External() bool { return a.e.flags&auditExternal != 0 }
 func (a *AuditEntry) EntityID() string { return formatUUID(a.e.entity) }
 
 // EntityName returns the entity's name.
-func (a *AuditEntry) EntityName() string { return a.ix.syms[a.e.entName] }
+func (a *AuditEntry) EntityName() string { return a.ix.syms.str(a.e.entName) }
 
 // TaskID returns the task's id, or "".
 func (a *AuditEntry) TaskID() string { return formatUUID(a.e.task) }
 
 // ServiceNamespace returns the external event's service namespace, or "".
-func (a *AuditEntry) ServiceNamespace() string { return a.ix.syms[a.e.svc] }
+func (a *AuditEntry) ServiceNamespace() string { return a.ix.syms.str(a.e.svc) }
 
 // find runs q over the index and returns the references of the page, the total and
 // the sequence bound used.
@@ -525,7 +488,7 @@ func (ix *auditIndex) find(q *AuditQuery) (refs []recordRef, total int, maxSeq u
 	view := AuditEntry{ix: ix}
 	var types []int8 // per event-type symbol: 0 not yet asked, 1 kept, -1 dropped
 	if q.EventType != nil {
-		types = make([]int8, len(ix.syms))
+		types = make([]int8, ix.syms.numbers())
 	}
 	for k := lo; k < hi; k++ {
 		i := k
@@ -539,7 +502,7 @@ func (ix *auditIndex) find(q *AuditQuery) (refs []recordRef, total int, maxSeq u
 		if types != nil {
 			if types[e.typ] == 0 {
 				types[e.typ] = -1
-				if q.EventType(ix.syms[e.typ]) {
+				if q.EventType(ix.syms.str(e.typ)) {
 					types[e.typ] = 1
 				}
 			}

@@ -103,11 +103,11 @@ func TestAuditIndex_PruneSymbolsAndRebase(t *testing.T) {
 	}
 	// Symbols: "" plus 2 orgs, 4 users, 1 type and one name per record.
 	add(0, 200)
-	if got := len(ix.syms); got != 1+2+4+1+200 {
+	if got := ix.syms.numbers(); got != 1+2+4+1+200 {
 		t.Fatalf("%d symbols; want %d", got, 1+2+4+1+200)
 	}
 	ix.prune(151) // drops records 0..149 and their 150 names
-	if got := len(ix.symIdx); got != 2+4+1+50 {
+	if got := ix.syms.count(); got != 2+4+1+50 {
 		t.Fatalf("%d live symbols after prune; want %d", got, 2+4+1+50)
 	}
 	if _, ok := ix.lookup("backup-149"); ok {
@@ -117,14 +117,14 @@ func TestAuditIndex_PruneSymbolsAndRebase(t *testing.T) {
 		t.Fatal("a shared symbol was freed")
 	}
 	add(200, 350)
-	if got := len(ix.syms); got != 1+2+4+1+200 {
+	if got := ix.syms.numbers(); got != 1+2+4+1+200 {
 		t.Fatalf("%d symbols after adding 150 names; want the freed %d reused", got, 1+2+4+1+200)
 	}
 	ix.prune(301) // base reaches 300 >= rebaseAt: positions count from zero
 	if ix.base != 0 || len(ix.arena) != 50 {
 		t.Fatalf("after the rebase: base %d, arena %d; want 0, 50", ix.base, len(ix.arena))
 	}
-	for _, list := range [][]uint32{ix.all, ix.byOrg[ix.symIdx["org0"]], ix.byUser[ix.symIdx["user3"]]} {
+	for _, list := range [][]uint32{ix.all, ix.byOrg[sym(&ix, "org0")], ix.byUser[sym(&ix, "user3")]} {
 		for _, p := range list {
 			if p >= uint32(len(ix.arena)) {
 				t.Fatalf("position %d after the rebase; the arena holds %d", p, len(ix.arena))
@@ -328,4 +328,10 @@ func BenchmarkAuditIndexHas(b *testing.B) {
 			b.Fatal("missing")
 		}
 	}
+}
+
+// sym returns the symbol of s in ix, or 0.
+func sym(ix *auditIndex, s string) uint32 {
+	n, _ := ix.lookup(s)
+	return n
 }
