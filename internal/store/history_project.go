@@ -248,20 +248,22 @@ func (p *projector) catchUp(ctx context.Context) error {
 	if err := p.flush(ctx); err != nil {
 		return err
 	}
-	if info, err := p.db.LogInfo(ctx); err == nil {
-		if !p.created.IsZero() && !info.Created.Equal(p.created) {
-			p.restart(info.Last)
-		}
-		p.created = info.Created
+	info, err := p.db.LogInfo(ctx)
+	if err != nil {
+		return err
 	}
-	last, err := p.replay(ctx)
+	if !p.created.IsZero() && !info.Created.Equal(p.created) {
+		p.restart(info.Last)
+	}
+	p.created = info.Created
+	last, err := p.replay(ctx, info.Last)
 	if err != nil {
 		return err
 	}
 	if last+1 < p.next {
 		// The log is behind what was projected: it was reset too.
 		p.restart(last)
-		if last, err = p.replay(ctx); err != nil {
+		if last, err = p.replay(ctx, last); err != nil {
 			return err
 		}
 	}
@@ -276,11 +278,11 @@ func (p *projector) restart(last uint64) {
 	p.next, p.upTo = 1, 0
 }
 
-// replay projects the log's notifications from p.next on, up to its last at the time
-// of the call, which it returns.
-func (p *projector) replay(ctx context.Context) (last uint64, err error) {
+// replay projects the log's notifications from p.next on, up to upTo (the log's last
+// sequence when the caller asked), and returns the last it covered.
+func (p *projector) replay(ctx context.Context, upTo uint64) (last uint64, err error) {
 	var flushErr error
-	last, err = p.db.Replay(ctx, projectFilters, p.next-1, func(m Message) error {
+	last, err = p.db.replayTo(ctx, projectFilters, p.next-1, upTo, func(m Message) error {
 		p.add(m)
 		if len(p.recs) >= historyBatch {
 			flushErr = p.flush(ctx)

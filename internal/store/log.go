@@ -457,21 +457,27 @@ func (db *DB) Replay(ctx context.Context, filters []string, after uint64, fn fun
 	if err != nil {
 		return after, err
 	}
-	if len(filters) == 0 || info.Last <= after {
-		return info.Last, nil
+	return db.replayTo(ctx, filters, after, info.Last, fn)
+}
+
+// replayTo is Replay up to the log's last sequence given (from a LogInfo the caller
+// asked for), with filters already checked.
+func (db *DB) replayTo(ctx context.Context, filters []string, after, last uint64, fn func(Message) error) (uint64, error) {
+	if len(filters) == 0 || last <= after {
+		return last, nil
 	}
 	filters = reduceFilters(filters)
 	next := after + 1
 	for attempt := 1; ; attempt++ {
 		before := next
-		err := db.replayOnce(ctx, filters, &next, info.Last, fn)
+		err := db.replayOnce(ctx, filters, &next, last, fn)
 		if next != before {
 			attempt = 1 // progress since the last failure
 		}
 		var ferr fnError
 		switch {
 		case err == nil:
-			return info.Last, nil
+			return last, nil
 		case errors.As(err, &ferr):
 			return ferr.seq - 1, ferr.err
 		case ctx.Err() != nil || db.nc.IsClosed() || attempt >= replayAttempts:
