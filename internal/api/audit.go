@@ -136,19 +136,28 @@ type eventPayload struct {
 // through notify.ParseEnvelope and encoding/json as before, so both ways give the
 // same record for any input.
 func NewAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, envelope []byte) (AuditRecord, bool) {
+	_, rec, ok := AppendAuditRecord(ctx, nil, dir, cellID, envelope)
+	return rec, ok
+}
+
+// AppendAuditRecord is NewAuditRecord writing the record's Data at the end of dst: it
+// returns dst extended, with rec.Data its last part (sharing its memory, as any
+// part of an appended buffer does), so that the records of a batch
+// lie back to back in one buffer the caller reuses (the history projector's). Without
+// a record, dst is returned as it was.
+func AppendAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellID string, envelope []byte) (_ []byte, rec AuditRecord, ok bool) {
 	var p eventPayload
 	external, res := scanEvent(envelope, &p)
 	switch res {
 	case scanNone:
-		return AuditRecord{}, false
+		return dst, AuditRecord{}, false
 	case scanSlow:
 		p = eventPayload{}
-		var ok bool
 		if external, ok = parseEvent(envelope, &p); !ok {
-			return AuditRecord{}, false
+			return dst, AuditRecord{}, false
 		}
 	}
-	return buildAuditRecord(ctx, dir, cellID, &p, external)
+	return buildAuditRecord(ctx, dst, dir, cellID, &p, external)
 }
 
 // parseEvent reads an EVENT or EXTERNAL_EVENT envelope with full validation, the
@@ -167,14 +176,15 @@ func parseEvent(envelope []byte, p *eventPayload) (external, ok bool) {
 	return env.Type == notify.TypeExternalEvent, true
 }
 
-// buildAuditRecord renders the audit record of an event payload.
-func buildAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, p *eventPayload, external bool) (AuditRecord, bool) {
+// buildAuditRecord renders the audit record of an event payload, its Data appended
+// to dst (AppendAuditRecord).
+func buildAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellID string, p *eventPayload, external bool) ([]byte, AuditRecord, bool) {
 	if !vcd.IsUUID(p.EventID) {
-		return AuditRecord{}, false
+		return dst, AuditRecord{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, p.Timestamp)
 	if err != nil {
-		return AuditRecord{}, false
+		return dst, AuditRecord{}, false
 	}
 	orgID, _ := vcd.ParseID(vcd.KindOrg, p.Org)
 	userID, _ := vcd.ParseID(vcd.KindUser, p.User)
@@ -223,7 +233,7 @@ func buildAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, p 
 	for _, pr := range props {
 		size += len(pr.k) + len(pr.v) + 6
 	}
-	b := make([]byte, 0, size) // the keys and ids, and the texts unescaped: one allocation
+	b := slices.Grow(dst, size) // the keys and ids, and the texts unescaped: at most one allocation
 	b = append(b, `{"eventId":"urn:vcloud:audit:`...)
 	b = append(b, rec.ID...) // a lowercase UUID
 	b = append(b, `","description":`...)
@@ -272,8 +282,8 @@ func buildAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, p 
 		b = appendAuditString(b, pr.v)
 	}
 	b = append(b, "}}"...)
-	rec.Data = b
-	return rec, true
+	rec.Data = b[len(dst):]
+	return b, rec, true
 }
 
 // auditProp is one entry of a record's additionalProperties.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,19 @@ func checkAuditRecord(t *testing.T, envelope []byte) {
 		want, wantOK := refNewAuditRecord(context.Background(), testDirectory, tCell, b)
 		if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 			t.Errorf("NewAuditRecord(%q)\n = %v %+v %s\nwant %v %+v %s", b, gotOK, got, got.Data, wantOK, want, want.Data)
+		}
+		// Appended after another record, into a buffer with room and one without:
+		// the same record, the buffer's start kept, Data its last part.
+		prefix := []byte(`{"earlier":"record"}`)
+		for _, dst := range [][]byte{append(make([]byte, 0, 4096), prefix...), slices.Clip(prefix)} {
+			out, rec, ok := AppendAuditRecord(context.Background(), dst, testDirectory, tCell, b)
+			if ok != gotOK || !reflect.DeepEqual(rec, got) {
+				t.Errorf("AppendAuditRecord(%q) = %v %+v %s; NewAuditRecord gave %v %+v %s", b, ok, rec, rec.Data, gotOK, got, got.Data)
+			}
+			if !bytes.HasPrefix(out, prefix) || len(out) != len(prefix)+len(rec.Data) ||
+				ok && &out[len(prefix)] != &rec.Data[0] {
+				t.Errorf("AppendAuditRecord(%q): buffer %q; want %q then the record's Data", b, out, prefix)
+			}
 		}
 	}
 }

@@ -82,9 +82,9 @@ func (a auditTrail) QueryAudit(ctx context.Context, q api.AuditQuery) (api.Audit
 // record is written once (its id de-duplicates), and a restart resumes after the last
 // notification projected.
 func (s *Server) runHistory(ctx context.Context, cellURN string) {
-	err := s.db.ProjectHistory(ctx, func(m store.Message) (store.AuditRecord, bool) {
-		r, ok := api.NewAuditRecord(ctx, s.db, cellURN, m.Payload)
-		return store.AuditRecord(r), ok
+	err := s.db.ProjectHistory(ctx, func(dst []byte, m store.Message) ([]byte, store.AuditRecord, bool) {
+		dst, r, ok := api.AppendAuditRecord(ctx, dst, s.db, cellURN, m.Payload)
+		return dst, store.AuditRecord(r), ok
 	})
 	if err != nil && ctx.Err() == nil {
 		s.logger.Error("audit history projector stopped", "err", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -197,8 +198,10 @@ const (
 // their logSeqs as hdrLogSeq. The
 // subject names the org and user the records share, "_" where they differ. Only a
 // single node writes them: a record in a cluster needs a message of its own, whose
-// Nats-Msg-Id de-duplicates it between nodes.
-func batchMsg(recs []AuditRecord, logSeqs []uint64, part []int) *nats.Msg {
+// Nats-Msg-Id de-duplicates it between nodes. The body is the records' Data itself
+// when they lie back to back in one buffer (AuditFunc), a copy otherwise; scratch is
+// a buffer for the header values, kept between calls.
+func batchMsg(recs []AuditRecord, logSeqs []uint64, part []int, scratch *[]byte) *nats.Msg {
 	org, user := recs[part[0]].OrgID, recs[part[0]].UserID
 	size, last, hdr := 0, uint64(0), 0
 	for _, i := range part {
@@ -216,21 +219,25 @@ func batchMsg(recs []AuditRecord, logSeqs []uint64, part []int) *nats.Msg {
 	// The header values, encoded into one buffer and kept as parts of one string:
 	// one allocation for the message's values instead of three per record.
 	var raw [512]byte
-	enc := make([]byte, 0, hdr)
+	enc := slices.Grow((*scratch)[:0], hdr)
 	ends := make([]int, len(part))
 	for k, i := range part {
 		enc = appendAuditValue(enc, raw[:0], &recs[i], len(recs[i].Data))
 		ends[k] = len(enc)
 	}
 	all := string(enc)
+	*scratch = enc
 	vals := make([]string, len(part))
 	start := 0
 	for k, end := range ends {
 		vals[k], start = all[start:end], end
 	}
-	data := make([]byte, 0, size)
-	for _, i := range part {
-		data = append(data, recs[i].Data...)
+	data := adjacent(recs, part, size)
+	if data == nil {
+		data = make([]byte, 0, size)
+		for _, i := range part {
+			data = append(data, recs[i].Data...)
+		}
 	}
 	m := &nats.Msg{
 		Subject: HistorySubjectPrefix + subjectToken(org) + "." + subjectToken(user),
@@ -241,6 +248,31 @@ func batchMsg(recs []AuditRecord, logSeqs []uint64, part []int) *nats.Msg {
 		m.Header[hdrLogSeq] = []string{strconv.FormatUint(last, 10)}
 	}
 	return m
+}
+
+// adjacent returns the Data of recs[i] for each i of part as one slice, size bytes
+// long, when each lies right after the one before within one buffer; nil otherwise.
+// Only the capacity of a slice is followed, never memory beyond it, so the result is
+// a part of one allocation.
+func adjacent(recs []AuditRecord, part []int, size int) []byte {
+	all := recs[part[0]].Data
+	for _, i := range part[1:] {
+		d := recs[i].Data
+		if len(d) == 0 {
+			continue
+		}
+		if cap(all)-len(all) < len(d) {
+			return nil
+		}
+		if next := all[:len(all)+1]; &next[len(all)] != &d[0] {
+			return nil
+		}
+		all = all[:len(all)+len(d)]
+	}
+	if len(all) != size {
+		return nil
+	}
+	return all[:size:size]
 }
 
 // auditSize is about what rec adds to a batch message: its Data and its hdrAudit
@@ -318,7 +350,7 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 		if n == 1 {
 			m = db.recordMsg(&recs[part[0]], logSeqs[part[0]])
 		} else {
-			m = batchMsg(recs, logSeqs, part)
+			m = batchMsg(recs, logSeqs, part, &h.enc)
 		}
 		f, e := db.js.PublishMsgAsync(m)
 		if e != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,4 +186,48 @@ func FuzzDecodeAudits(f *testing.F) {
 			t.Fatalf("decode(encode(%v)) = %v, %v", recs, back, err)
 		}
 	})
+}
+
+// TestAdjacent checks when batchMsg takes its records' Data as the body without a
+// copy: only when each lies right after the one before within one buffer.
+func TestAdjacent(t *testing.T) {
+	buf := make([]byte, 0, 64)
+	buf = append(buf, "aaaabbbbbbcc"...)
+	a, b, c := buf[0:4], buf[4:10], buf[10:12]
+	other := []byte("bbbbbb")
+	recs := func(data ...[]byte) []AuditRecord {
+		rs := make([]AuditRecord, len(data))
+		for i, d := range data {
+			rs[i].Data = d
+		}
+		return rs
+	}
+	for _, tc := range []struct {
+		name string
+		recs []AuditRecord
+		part []int
+		size int
+		want bool
+	}{
+		{"back to back", recs(a, b, c), []int{0, 1, 2}, 12, true},
+		{"back to back, a record skipped by part", recs(a, other, b, c), []int{0, 2, 3}, 12, true},
+		{"another buffer in between", recs(a, other, c), []int{0, 1, 2}, 12, false},
+		{"a gap", recs(a, c), []int{0, 1}, 6, false},
+		{"out of order", recs(b, a), []int{0, 1}, 10, false},
+		{"the first one's capacity ends at its length", recs(slices.Clip(a), b), []int{0, 1}, 10, false},
+		{"a size that does not match", recs(a, b), []int{0, 1}, 11, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := adjacent(tc.recs, tc.part, tc.size)
+			if !tc.want {
+				if got != nil {
+					t.Fatalf("adjacent = %q; want nil (a copy)", got)
+				}
+				return
+			}
+			if string(got) != string(buf[:tc.size]) || &got[0] != &buf[0] || cap(got) != tc.size {
+				t.Fatalf("adjacent = %q (cap %d); want the buffer's first %d bytes, capacity as long", got, cap(got), tc.size)
+			}
+		})
+	}
 }

@@ -98,9 +98,9 @@ func BenchmarkProjectHistory(b *testing.B) {
 			org := mustCreateOrg(b, db, "Acme")
 			user := mustCreateUser(b, db, org.ID, "alice")
 			bySeq := appendBenchEvents(b, db, org, user, b.N)
-			fn := func(m store.Message) (store.AuditRecord, bool) {
-				r, ok := api.NewAuditRecord(ctx, db, benchCell, m.Payload)
-				return store.AuditRecord(r), ok
+			fn := func(dst []byte, m store.Message) ([]byte, store.AuditRecord, bool) {
+				dst, r, ok := api.AppendAuditRecord(ctx, dst, db, benchCell, m.Payload)
+				return dst, store.AuditRecord(r), ok
 			}
 			if mode == "Store" {
 				type result struct {
@@ -112,10 +112,10 @@ func BenchmarkProjectHistory(b *testing.B) {
 					r, ok := api.NewAuditRecord(ctx, db, benchCell, env)
 					recs[seq] = result{store.AuditRecord(r), ok}
 				}
-				fn = func(m store.Message) (store.AuditRecord, bool) {
+				fn = store.Appending(func(m store.Message) (store.AuditRecord, bool) {
 					r := recs[m.Seq]
 					return r.rec, r.ok
-				}
+				})
 			}
 			b.ReportAllocs()
 			if path := os.Getenv("HERALD_BENCH_CPUPROFILE"); path != "" && b.N > 1 {

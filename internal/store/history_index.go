@@ -37,6 +37,8 @@ type history struct {
 	// batch holds the records of the batch appendAudits is sending (id and time,
 	// as auditIndex.has matches them), under writeMu.
 	batch map[batchKey]struct{}
+	// enc is batchMsg's buffer for header values, under writeMu.
+	enc []byte
 }
 
 // batchKey identifies a record as auditIndex.has does.

@@ -41,6 +41,14 @@ const consumerHistory = "herald_history"
 // ProjectHistory resumes after a restart.
 const hdrLogSeq = "Herald-Log-Seq"
 
+// AuditFunc converts a notification into its audit record for ProjectHistory, or
+// reports false if it has none. It writes the record's Data at the end of dst and
+// returns dst extended, with rec.Data its last part (api.AppendAuditRecord): the
+// records of a batch then lie back to back in one buffer, which the history message
+// that stores them uses as its body without copying, and which the projector reuses
+// from batch to batch.
+type AuditFunc func(dst []byte, m Message) (_ []byte, rec AuditRecord, ok bool)
+
 // ProjectHistory appends an audit record to the history stream for every event
 // notification of the log, until ctx is done. fn converts a notification; false means
 // it has no audit record (a TASK or METRICS message, or one fn cannot read). fn runs
@@ -66,7 +74,7 @@ const hdrLogSeq = "Herald-Log-Seq"
 // its own, which were a tenth of herald's CPU per notification and, sharing the
 // NATS connection and the stream's locks with the live path, a large part of the
 // live notifications' tail latency (issue 7).
-func (db *DB) ProjectHistory(ctx context.Context, fn func(Message) (AuditRecord, bool)) error {
+func (db *DB) ProjectHistory(ctx context.Context, fn AuditFunc) error {
 	if db.nc.IsClosed() {
 		return unavailable("project history", fmt.Errorf("connection closed"))
 	}
@@ -136,10 +144,11 @@ func (h *history) missed() bool {
 // projected (everything before it has its record stored, or has none).
 type projector struct {
 	db   *DB
-	fn   func(Message) (AuditRecord, bool)
+	fn   AuditFunc
 	next uint64
 	// The batch being collected: its records, the log sequence of each, and the
-	// last sequence it covers.
+	// last sequence it covers. The records' Data lie in arena (AuditFunc).
+	arena   []byte
 	recs    []AuditRecord
 	logSeqs []uint64
 	upTo    uint64
@@ -149,6 +158,10 @@ type projector struct {
 	// looked: another one means the log was created again.
 	created time.Time
 }
+
+// maxArena bounds the buffer a projector keeps for its batches' records: a batch of
+// historyBatch records of about 1 KB needs a quarter of it.
+const maxArena = 1 << 20
 
 // projectFilters select the log's notifications that may have audit records.
 var projectFilters = []string{NotifySubjectPrefix + "publish.>"}
@@ -236,7 +249,9 @@ func (p *projector) add(m Message) {
 	if !strings.HasPrefix(m.Subject, projectFilters[0][:len(projectFilters[0])-1]) {
 		return
 	}
-	if rec, ok := p.fn(m); ok {
+	arena, rec, ok := p.fn(p.arena, m)
+	p.arena = arena
+	if ok {
 		p.recs = append(p.recs, rec)
 		p.logSeqs = append(p.logSeqs, m.Seq)
 	}
@@ -305,6 +320,12 @@ func (p *projector) flush(ctx context.Context) error {
 		err := db.appendAudits(ctx, p.recs, p.logSeqs, func(i int, err error) {
 			db.logger.Warn("audit record refused", "seq", p.logSeqs[i], "err", err)
 		})
+		if err != nil {
+			// An append whose outcome was not awaited may still be resent from
+			// the arena's bytes (JetStream's client retries): they stay as they
+			// are, and the next records go to a new arena.
+			p.arena = nil
+		}
 		if err != nil && vcd.CodeOf(err) != vcd.CodeInvalid {
 			return err
 		}
@@ -320,6 +341,10 @@ func (p *projector) flush(ctx context.Context) error {
 			}
 		}
 		p.recs, p.logSeqs = p.recs[:0], p.logSeqs[:0]
+		p.arena = p.arena[:0]
+		if cap(p.arena) > maxArena {
+			p.arena = nil // after a batch of unusually large records
+		}
 	}
 	p.next = max(p.next, p.upTo+1)
 	return nil

@@ -71,7 +71,7 @@ func TestProjectHistory_LogReset(t *testing.T) {
 	defer cancel()
 	db := openInternal(t)
 	done := make(chan error, 1)
-	go func() { done <- db.ProjectHistory(ctx, numberedAudit) }()
+	go func() { done <- db.ProjectHistory(ctx, Appending(numberedAudit)) }()
 	defer func() { cancel(); <-done }()
 	wait := func(n int) { t.Helper(); waitAuditTotal(t, db, n) }
 	for i := 1; i <= 5; i++ {
@@ -104,7 +104,7 @@ func TestProjectHistory_LogResetUnderFeed(t *testing.T) {
 	fed := make(chan error, 1)
 	go func() { fed <- db.Feed(ctx, 1, func(Message) {}) }()
 	done := make(chan error, 1)
-	go func() { done <- db.ProjectHistory(ctx, numberedAudit) }()
+	go func() { done <- db.ProjectHistory(ctx, Appending(numberedAudit)) }()
 	defer func() { cancel(); <-done; <-fed }()
 	appendEv := func(i int) uint64 {
 		t.Helper()
@@ -214,6 +214,22 @@ func numberedRecord(i int) AuditRecord {
 
 // numberedAudit projects a notification whose payload is a number i into
 // numberedRecord(i); any other payload has no record.
+// Appending adapts a conversion that allocates each record to AuditFunc: the
+// record's Data is appended to dst, as api.AppendAuditRecord does for the server.
+// The store's external tests use it too.
+func Appending(f func(Message) (AuditRecord, bool)) AuditFunc {
+	return func(dst []byte, m Message) ([]byte, AuditRecord, bool) {
+		rec, ok := f(m)
+		if !ok {
+			return dst, rec, false
+		}
+		n := len(dst)
+		dst = append(dst, rec.Data...)
+		rec.Data = dst[n:]
+		return dst, rec, true
+	}
+}
+
 func numberedAudit(m Message) (AuditRecord, bool) {
 	i, err := strconv.Atoi(string(m.Payload))
 	if err != nil {
@@ -286,7 +302,7 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 		t.Helper()
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- db.ProjectHistory(pctx, numberedAudit) }()
+		go func() { done <- db.ProjectHistory(pctx, Appending(numberedAudit)) }()
 		defer func() { cancel(); <-done }()
 		waitAuditTotal(t, db, want)
 	}

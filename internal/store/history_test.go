@@ -282,7 +282,7 @@ func convert(m store.Message) (store.AuditRecord, bool) {
 func runProjector(tb testing.TB, db *store.DB) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- db.ProjectHistory(ctx, convert) }()
+	go func() { done <- db.ProjectHistory(ctx, store.Appending(convert)) }()
 	stopped := false
 	var err error
 	stop = func() error {
@@ -357,7 +357,7 @@ func TestProjectHistory(t *testing.T) {
 func TestProjectHistory_ClosedDB(t *testing.T) {
 	db := MustOpen(t)
 	_ = db.Close()
-	err := db.ProjectHistory(context.Background(), convert)
+	err := db.ProjectHistory(context.Background(), store.Appending(convert))
 	wantCode(t, "ProjectHistory on a closed DB", err, vcd.CodeUnavailable)
 }
 
@@ -394,11 +394,11 @@ func TestQueryAudit_PageFetch(t *testing.T) {
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- shared.ProjectHistory(pctx, func(m store.Message) (store.AuditRecord, bool) {
+		done <- shared.ProjectHistory(pctx, store.Appending(func(m store.Message) (store.AuditRecord, bool) {
 			r, ok := convert(m)
 			r.Data = pad
 			return r, ok
-		})
+		}))
 	}()
 	waitAudit(t, shared, n)
 	cancel()
@@ -500,7 +500,7 @@ func TestProjectHistory_FromFeed(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	pctx, pcancel := context.WithCancel(context.Background())
-	go func() { done <- db.ProjectHistory(pctx, slow) }()
+	go func() { done <- db.ProjectHistory(pctx, store.Appending(slow)) }()
 	// Whatever ends the test (a failed append below, too) lets the projector go, so
 	// that it can return.
 	defer func() { pcancel(); unhold(); <-done }()
