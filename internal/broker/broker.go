@@ -93,11 +93,11 @@ type Config struct {
 	// read for that long is disconnected.
 	WriteTimeout time.Duration
 	// ValidateNotification checks and canonicalises the envelope a producer
-	// publishes under publish/ or metrics/ (VCD-COMPAT §6.3, §8.1) and returns
-	// the bytes to store, in a slice of its own that the broker keeps (never
-	// payload itself, which is the connection's read buffer). nil stores the
-	// payload as sent.
-	ValidateNotification func(topic string, payload []byte) ([]byte, error)
+	// publishes under publish/ or metrics/ (VCD-COMPAT §6.3, §8.1) and appends
+	// the bytes to store to dst, a buffer the broker owns (perhaps nil), never
+	// into payload, which is the connection's read buffer. It returns dst
+	// extended, or an error and dst unchanged. nil stores the payload as sent.
+	ValidateNotification func(dst []byte, topic string, payload []byte) ([]byte, error)
 	// WriteHTTPError writes the API's error body for a refused WebSocket
 	// upgrade (400, 401, 403, 503). nil writes plain text with the status of the
 	// error's vcd.Code.

@@ -931,27 +931,34 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 			return c.protocolError(mqtt.ReasonReceiveMaximumExceeded, "receive maximum exceeded")
 		}
 	}
-	payload, owned := p.Payload, false
-	if notification && c.b.cfg.ValidateNotification != nil {
-		v, err := c.b.cfg.ValidateNotification(p.Topic, payload)
-		if err != nil {
-			return c.refusePublish(p, mqtt.ReasonPayloadFormatInvalid, "invalid envelope")
-		}
-		payload, owned = v, true
-	}
 	if c.b.log == nil {
 		return c.refusePublish(p, mqtt.ReasonImplementationSpecificError, "no log")
 	}
 	// QoS 0 and 1 are pipelined when the log allows it; anything Deliver must
 	// recognise (origin) or that is retained or QoS 2 waits for the pipeline
 	// and is stored synchronously.
-	if al, ok := c.b.log.(AsyncLog); ok && !retain && p.QoS < 2 && c.s.nNoLocal == 0 {
-		// The append outlives this packet, whose payload is the Reader's
-		// buffer; what ValidateNotification returns is ours already.
-		if !owned {
-			payload = append([]byte(nil), payload...)
+	al, async := c.b.log.(AsyncLog)
+	async = async && !retain && p.QoS < 2 && c.s.nNoLocal == 0
+	// The append outlives this packet, whose payload is the Reader's buffer:
+	// what it stores is a copy (the canonical one, for a notification), in a
+	// pooled buffer when pipelined (the acknowledger returns it).
+	var dst *[]byte
+	if async {
+		dst = payloadBuffers.Get().(*[]byte)
+	}
+	payload := p.Payload
+	if notification && c.b.cfg.ValidateNotification != nil {
+		v, err := c.b.cfg.ValidateNotification(bufOf(dst), p.Topic, payload)
+		if err != nil {
+			putPayloadBuffer(dst, nil)
+			return c.refusePublish(p, mqtt.ReasonPayloadFormatInvalid, "invalid envelope")
 		}
-		return c.appendPipelined(al, p, payload)
+		payload = v
+	} else if async {
+		payload = append(bufOf(dst), payload...)
+	}
+	if async {
+		return c.appendPipelined(al, p, payload, dst)
 	}
 	if !c.drainPipe() {
 		return false
@@ -1011,7 +1018,7 @@ func (c *conn) publishWill() {
 	}
 	payload := w.Payload
 	if topic.InNotificationSpace(w.Topic) && c.b.cfg.ValidateNotification != nil {
-		v, err := c.b.cfg.ValidateNotification(w.Topic, payload)
+		v, err := c.b.cfg.ValidateNotification(nil, w.Topic, payload)
 		if err != nil {
 			c.logger.Warn("will refused", logKeyTopic, w.Topic, logKeyErr, err)
 			return
@@ -1031,6 +1038,35 @@ func (c *conn) publishWill() {
 		return
 	}
 	c.b.stats.messagesIn.Add(1)
+}
+
+// payloadBuffers pools the buffers of pipelined appends' payloads (onPublish): the
+// acknowledger returns each once its append is stored, when JetStream's client
+// has no more use for it.
+var payloadBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// bufOf returns the empty buffer of a pooled slot, or nil for none.
+func bufOf(p *[]byte) []byte {
+	if p == nil {
+		return nil
+	}
+	return (*p)[:0]
+}
+
+// putPayloadBuffer returns slot p to payloadBuffers with b (which may have grown
+// from it, or be nil to keep what p holds), unless it is no slot or b has grown
+// beyond what a notification needs.
+func putPayloadBuffer(p *[]byte, b []byte) {
+	if p == nil {
+		return
+	}
+	if b != nil {
+		*p = b[:0]
+	}
+	if cap(*p) > 64<<10 {
+		return
+	}
+	payloadBuffers.Put(p)
 }
 
 // writeBuffers pools the writers' buffers: an idle connection holds none.

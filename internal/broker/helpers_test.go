@@ -1,8 +1,10 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -129,6 +131,24 @@ type fakeLog struct {
 	// prev, once reset, is the last sequence of the log before: the next append
 	// tells the broker, as the server's feed does.
 	prev uint64
+	// failed holds the held appends that failed: a real log may still send
+	// their payloads (a resend on its way), so the broker must leave them be.
+	failed  []*heldAppend
+	changed []string // appends whose payload changed in flight
+}
+
+// changedPayloads reports the held appends whose payload the broker changed
+// while they were in flight, or after they failed.
+func (l *fakeLog) changedPayloads() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var bad []string
+	for _, a := range l.failed {
+		if !bytes.Equal(a.payload, a.orig) {
+			bad = append(bad, fmt.Sprintf("failed append %q now %q", a.orig, a.payload))
+		}
+	}
+	return append(bad, l.changed...)
 }
 
 // reset deletes the log and starts a new one, whose sequences start over.
@@ -155,7 +175,7 @@ func (l *fakeLog) AppendAsync(t, id string, payload []byte) (func(context.Contex
 		seq, err := l.appendLocked(t, id, payload)
 		return func(context.Context) (uint64, error) { return seq, err }, nil
 	}
-	a := &heldAppend{t: t, id: id, payload: payload, done: make(chan struct{})}
+	a := &heldAppend{t: t, id: id, payload: payload, orig: bytes.Clone(payload), done: make(chan struct{})}
 	l.held = append(l.held, a)
 	return func(ctx context.Context) (uint64, error) {
 		select {
@@ -171,6 +191,7 @@ func (l *fakeLog) AppendAsync(t, id string, payload []byte) (func(context.Contex
 type heldAppend struct {
 	t, id   string
 	payload []byte
+	orig    []byte // payload as it was handed over
 	seq     uint64
 	err     error
 	done    chan struct{}
@@ -189,7 +210,12 @@ func (l *fakeLog) release(fail func(i int) error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, a := range l.held {
-		if a.err = fail(i); a.err == nil {
+		if !bytes.Equal(a.payload, a.orig) {
+			l.changed = append(l.changed, fmt.Sprintf("append in flight %q now %q", a.orig, a.payload))
+		}
+		if a.err = fail(i); a.err != nil {
+			l.failed = append(l.failed, a)
+		} else {
 			a.seq, a.err = l.appendLocked(a.t, a.id, a.payload)
 		}
 		close(a.done)

@@ -21,7 +21,8 @@ type AsyncLog interface {
 	// waiting; the broker calls wait exactly once, and it returns what Append
 	// would have. Appends started one after the other by one goroutine must be
 	// stored in that order. The broker does not change payload afterwards, so
-	// the implementation may keep it until wait returns.
+	// the implementation may keep it until wait returns; once wait has
+	// reported it stored, the broker reuses payload's memory.
 	AppendAsync(topic, id string, payload []byte) (wait func(context.Context) (uint64, error), err error)
 }
 
@@ -41,15 +42,18 @@ type pipeline struct {
 // acknowledgement it owes, or a barrier.
 type pendingPub struct {
 	wait     func(context.Context) (uint64, error)
+	payload  []byte        // what is being appended, in buf
+	buf      *[]byte       // payloadBuffers' slot to return it to, or nil
 	barrier  chan struct{} // non-nil: closed once every earlier entry is handled
 	packetID uint16
 	qos      byte
 }
 
 // appendPipelined starts the append of a PUBLISH through al and queues its
-// acknowledgement behind the earlier ones. payload must not change afterwards.
-// It reports false when the connection is closing.
-func (c *conn) appendPipelined(al AsyncLog, p *mqtt.Publish, payload []byte) bool {
+// acknowledgement behind the earlier ones. payload must not change afterwards;
+// buf, if not nil, is the payloadBuffers slot that holds it, returned once the
+// append is stored. It reports false when the connection is closing.
+func (c *conn) appendPipelined(al AsyncLog, p *mqtt.Publish, payload []byte, buf *[]byte) bool {
 	if c.pipe == nil {
 		c.pipe = &pipeline{q: make(chan pendingPub, c.b.cfg.MaxInflight), done: make(chan struct{})}
 		go c.ackLoop()
@@ -60,7 +64,7 @@ func (c *conn) appendPipelined(al AsyncLog, p *mqtt.Publish, payload []byte) boo
 		// still waits its turn behind the earlier acknowledgements.
 		wait = func(context.Context) (uint64, error) { return 0, err }
 	}
-	return c.pipeSend(pendingPub{wait: wait, packetID: p.PacketID, qos: p.QoS})
+	return c.pipeSend(pendingPub{wait: wait, payload: payload, buf: buf, packetID: p.PacketID, qos: p.QoS})
 }
 
 // pipeSend queues pp, waiting while the pipeline is full; false when the
@@ -119,6 +123,12 @@ func (c *conn) ackLoop() {
 			close(pp.barrier)
 		} else {
 			_, err := pp.wait(c.ctx)
+			if err == nil {
+				// Stored: the log has no more use for the payload. After a
+				// failure it might (a resend still on its way), so the
+				// buffer is left to the collector.
+				putPayloadBuffer(pp.buf, pp.payload)
+			}
 			c.pipelined(pp, err)
 		}
 		c.pipe.n.Add(-1)

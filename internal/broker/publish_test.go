@@ -2,6 +2,8 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/heraldmq/herald/internal/broker"
@@ -10,11 +12,11 @@ import (
 )
 
 // validEnvelope stands in for the notify package's envelope check.
-func validEnvelope(_ string, payload []byte) ([]byte, error) {
+func validEnvelope(dst []byte, _ string, payload []byte) ([]byte, error) {
 	if len(payload) == 0 || payload[0] != '{' {
-		return nil, errors.New("not an envelope")
+		return dst, errors.New("not an envelope")
 	}
-	return append([]byte(`{"canonical":true,`), payload[1:]...), nil
+	return append(append(dst, `{"canonical":true,`...), payload[1:]...), nil
 }
 
 // TestPublish_Inbound checks VCD-COMPAT §7.3's table for client PUBLISH.
@@ -307,7 +309,8 @@ func TestWill(t *testing.T) {
 // TestPublish_Pipelined keeps a producer's QoS 1 publishes in flight together:
 // none is acknowledged before it is stored, and the PUBACKs come in the order
 // of the PUBLISHes [MQTT-4.6.0-2], a failed append answered with 0x80 on 5.0
-// and by closing the connection on 3.1.1.
+// and by closing the connection on 3.1.1. The broker reuses a stored
+// payload's buffer, never one in flight or one whose append failed.
 func TestPublish_Pipelined(t *testing.T) {
 	aliceTopic := topic.Publish(orgAcme, idAlice)
 	for _, v := range versions {
@@ -318,7 +321,7 @@ func TestPublish_Pipelined(t *testing.T) {
 			h.log.mu.Unlock()
 			c := h.service(t, v.v, "feed", "feed-secret", "pub")
 			for id := uint16(1); id <= 3; id++ {
-				c.send(&mqtt.Publish{QoS: 1, PacketID: id, Topic: aliceTopic, Payload: []byte(`{"n":1}`)})
+				c.send(&mqtt.Publish{QoS: 1, PacketID: id, Topic: aliceTopic, Payload: fmt.Appendf(nil, `{"n":%d}`, id)})
 			}
 			eventually(t, "three appends in flight", func() bool { return h.log.holding() == 3 })
 			// Nothing is stored yet, so nothing is acknowledged: the PINGRESP
@@ -354,6 +357,33 @@ func TestPublish_Pipelined(t *testing.T) {
 			}
 			if got := h.b.Stats().MessagesIn; got != 2 {
 				t.Errorf("MessagesIn = %d; want 2", got)
+			}
+			// More publishes, stored at once, which reuse the buffers of the
+			// stored ones.
+			h.log.mu.Lock()
+			h.log.hold = false
+			h.log.mu.Unlock()
+			for id := uint16(4); id <= 40; id++ {
+				c.send(&mqtt.Publish{QoS: 1, PacketID: id, Topic: aliceTopic, Payload: fmt.Appendf(nil, `{"n":%d,"pad":"%s"}`, id, strings.Repeat("x", int(id)))})
+			}
+			for id := uint16(4); id <= 40; id++ {
+				if ack := readAs[*mqtt.Puback](c); ack.PacketID != id || ack.ReasonCode != mqtt.ReasonSuccess {
+					t.Fatalf("PUBACK %+v; want id %d, success", ack, id)
+				}
+			}
+			want := []string{`{"canonical":true,"n":1}`, `{"canonical":true,"n":3}`} // 2 failed
+			for n := 4; n <= 40; n++ {
+				want = append(want, fmt.Sprintf(`{"canonical":true,"n":%d,"pad":"%s"}`, n, strings.Repeat("x", n)))
+			}
+			h.log.mu.Lock()
+			for i, m := range h.log.msgs {
+				if i >= len(want) || string(m.Payload) != want[i] {
+					t.Errorf("message %d stored %s; want %s", i, m.Payload, want[min(i, len(want)-1)])
+				}
+			}
+			h.log.mu.Unlock()
+			for _, bad := range h.log.changedPayloads() {
+				t.Error(bad)
 			}
 		})
 	}

@@ -88,15 +88,15 @@ func topicOf(subject string) (string, error) {
 }
 
 // validateNotification checks a producer's envelope on a notification topic and
-// returns it in canonical layout (VCD-COMPAT §6.3, §8.1).
-func validateNotification(t string, payload []byte) ([]byte, error) {
+// appends it to dst in canonical layout (VCD-COMPAT §6.3, §8.1).
+func validateNotification(dst []byte, t string, payload []byte) ([]byte, error) {
 	if err := topic.ValidateNotification(t); err != nil {
-		return nil, vcd.Wrap(vcd.CodeInvalid, err, "The topic is not a notification topic.")
+		return dst, vcd.Wrap(vcd.CodeInvalid, err, "The topic is not a notification topic.")
 	}
 	// Straight from the producer's bytes to the canonical copy the log keeps, without
 	// an Envelope: the same checks, errors and bytes as Canonical(ParseEnvelope(payload))
 	// at a fraction of the cost (this runs for every message a producer publishes).
-	return notify.CanonicalEnvelope(payload)
+	return notify.AppendCanonicalEnvelope(dst, payload)
 }
 
 // runFeed delivers every message appended to the log from now on to the broker, in
