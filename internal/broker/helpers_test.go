@@ -319,8 +319,10 @@ type harness struct {
 
 // overWebSocket makes dial use the /messaging/mqtt WebSocket endpoint instead of TCP,
 // so the conformance tests run over both transports: CI runs this package once more
-// with HERALD_BROKER_TRANSPORT=ws.
-var overWebSocket = os.Getenv("HERALD_BROKER_TRANSPORT") == "ws"
+// with HERALD_BROKER_TRANSPORT=ws. It reads the variable while a test runs, where
+// go test records it as an input of the result: read when the package initialised,
+// it was not, and the WebSocket run reused the TCP run's cached result.
+func overWebSocket() bool { return os.Getenv("HERALD_BROKER_TRANSPORT") == "ws" }
 
 func testLogger() *slog.Logger {
 	if os.Getenv("HERALD_TEST_LOG") == "debug" {
@@ -396,7 +398,7 @@ const waitFor = 5 * time.Second
 
 func (h *harness) dial(tb testing.TB, version byte) *client {
 	tb.Helper()
-	if overWebSocket {
+	if overWebSocket() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
 		wc, _, err := websocket.Dial(ctx, h.wsURL, &websocket.DialOptions{Subprotocols: []string{"mqtt"}})

@@ -52,7 +52,7 @@ func TestStats_GroupsAndObserver(t *testing.T) {
 	obs := &recordingObserver{}
 	h := mustRunBroker(t, func(c *broker.Config) { c.Observer = obs })
 	transport := "tcp"
-	if overWebSocket {
+	if overWebSocket() {
 		transport = "websocket"
 	}
 	aliceTopic := topic.Publish(orgAcme, idAlice)
