@@ -944,13 +944,13 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 	// pooled buffer when pipelined (the acknowledger returns it).
 	var dst *[]byte
 	if async {
-		dst = payloadBuffers.Get().(*[]byte)
+		dst = payloadBuffers.get()
 	}
 	payload := p.Payload
 	if notification && c.b.cfg.ValidateNotification != nil {
 		v, err := c.b.cfg.ValidateNotification(bufOf(dst), p.Topic, payload)
 		if err != nil {
-			putPayloadBuffer(dst, nil)
+			payloadBuffers.put(dst, bufOf(dst))
 			return c.refusePublish(p, mqtt.ReasonPayloadFormatInvalid, "invalid envelope")
 		}
 		payload = v
@@ -1040,37 +1040,49 @@ func (c *conn) publishWill() {
 	c.b.stats.messagesIn.Add(1)
 }
 
+// bufferPool pools byte buffers, each held in a slot (a *[]byte) so that putting
+// one back allocates nothing.
+type bufferPool struct{ pool sync.Pool }
+
+// maxPooledBuffer is the largest buffer a pool keeps: a burst does not pin memory.
+const maxPooledBuffer = 64 << 10
+
+// get returns a slot holding an empty buffer.
+func (bp *bufferPool) get() *[]byte {
+	if slot, ok := bp.pool.Get().(*[]byte); ok {
+		return slot
+	}
+	return new([]byte)
+}
+
+// put returns slot to the pool holding b emptied: b is the slot's buffer, perhaps
+// grown since get. A nil slot is ignored.
+func (bp *bufferPool) put(slot *[]byte, b []byte) {
+	if slot == nil {
+		return
+	}
+	if cap(b) > maxPooledBuffer {
+		b = nil
+	}
+	*slot = b[:0]
+	bp.pool.Put(slot)
+}
+
+// bufOf returns the empty buffer of a pooled slot, or nil for none.
+func bufOf(slot *[]byte) []byte {
+	if slot == nil {
+		return nil
+	}
+	return (*slot)[:0]
+}
+
 // payloadBuffers pools the buffers of pipelined appends' payloads (onPublish): the
 // acknowledger returns each once its append is stored, when JetStream's client
 // has no more use for it.
-var payloadBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// bufOf returns the empty buffer of a pooled slot, or nil for none.
-func bufOf(p *[]byte) []byte {
-	if p == nil {
-		return nil
-	}
-	return (*p)[:0]
-}
-
-// putPayloadBuffer returns slot p to payloadBuffers with b (which may have grown
-// from it, or be nil to keep what p holds), unless it is no slot or b has grown
-// beyond what a notification needs.
-func putPayloadBuffer(p *[]byte, b []byte) {
-	if p == nil {
-		return
-	}
-	if b != nil {
-		*p = b[:0]
-	}
-	if cap(*p) > 64<<10 {
-		return
-	}
-	payloadBuffers.Put(p)
-}
+var payloadBuffers bufferPool
 
 // writeBuffers pools the writers' buffers: an idle connection holds none.
-var writeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+var writeBuffers bufferPool
 
 // kick makes sure a writer goroutine will look at the session's queue: it
 // starts one (writeRun) unless one runs, which then looks again. It never
@@ -1090,15 +1102,9 @@ func (c *conn) kick() {
 // close reason, closes nc and closes writerDone; no writer starts after
 // that. A failed write closes the connection too.
 func (c *conn) writeRun() {
-	bp := writeBuffers.Get().(*[]byte)
+	bp := writeBuffers.get()
 	buf := (*bp)[:0]
-	defer func() {
-		if cap(buf) > 64<<10 {
-			buf = nil // a burst does not pin memory in the pool
-		}
-		*bp = buf[:0]
-		writeBuffers.Put(bp)
-	}()
+	defer func() { writeBuffers.put(bp, buf) }()
 	for {
 		if c.ctx.Err() != nil {
 			// Acknowledgements already queued still go out (a producer's stored

@@ -127,7 +127,7 @@ func (c *conn) ackLoop() {
 				// Stored: the log has no more use for the payload. After a
 				// failure it might (a resend still on its way), so the
 				// buffer is left to the collector.
-				putPayloadBuffer(pp.buf, pp.payload)
+				payloadBuffers.put(pp.buf, pp.payload)
 			}
 			c.pipelined(pp, err)
 		}
