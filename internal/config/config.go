@@ -34,6 +34,19 @@ type Config struct {
 	Log      LogConfig   `yaml:"log"`
 	// Metrics are the defaults of the run-time metrics settings (VCD-COMPAT §9.1).
 	Metrics MetricsConfig `yaml:"metrics"`
+	// Runtime tunes the Go runtime herald runs on.
+	Runtime RuntimeConfig `yaml:"runtime"`
+}
+
+// RuntimeConfig tunes the Go runtime.
+type RuntimeConfig struct {
+	// BusyHeapHeadroom bounds, in bytes, how far the heap may grow beyond its live size
+	// between garbage collections while notifications flow: herald then raises the GC
+	// percentage so that collections come about every 8 seconds instead of every two at
+	// 5,000 notifications a second, and sets it back to 100 when they stop
+	// (docs/PERFORMANCE.md). Default 512 MiB; 0 turns the tuning off. An explicit GOGC
+	// in the environment also turns it off; GOMEMLIMIT bounds the heap either way.
+	BusyHeapHeadroom int64 `yaml:"busyHeapHeadroom"`
 }
 
 // HTTPConfig configures the one HTTP listener (and an optional plain one).
@@ -252,6 +265,7 @@ func Default() Config {
 			StartTimeout: Duration(2 * time.Minute)},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Metrics: MetricsConfig{Interval: Duration(20 * time.Second)},
+		Runtime: RuntimeConfig{BusyHeapHeadroom: 512 << 20},
 	}
 }
 
@@ -423,6 +437,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Store.validateCluster()...)
 	if iv := c.Metrics.Interval.D(); iv < time.Second || iv > time.Hour || iv%time.Second != 0 {
 		bad("metrics.interval", c.Metrics.Interval, "must be whole seconds from 1s to 1h")
+	}
+	if c.Runtime.BusyHeapHeadroom < 0 {
+		bad("runtime.busyHeapHeadroom", c.Runtime.BusyHeapHeadroom, "must not be negative (0 turns the tuning off)")
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error", "trace":

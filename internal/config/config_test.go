@@ -48,6 +48,8 @@ func TestValidate(t *testing.T) {
 		{"log unlimited", func(c *config.Config) { c.Store.LogMaxBytes = -1 }, ""},
 		{"session retention", func(c *config.Config) { c.MQTT.SessionRetention = 0 }, "mqtt.sessionRetention"},
 		{"empty data dir", func(c *config.Config) { c.DataDir = "" }, "dataDir"},
+		{"negative heap headroom", func(c *config.Config) { c.Runtime.BusyHeapHeadroom = -1 }, "runtime.busyHeapHeadroom"},
+		{"no gc tuning", func(c *config.Config) { c.Runtime.BusyHeapHeadroom = 0 }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"github.com/heraldmq/herald/internal/broker"
 	"github.com/heraldmq/herald/internal/config"
 	"github.com/heraldmq/herald/internal/console"
+	"github.com/heraldmq/herald/internal/gctune"
 	"github.com/heraldmq/herald/internal/ratelimit"
 	"github.com/heraldmq/herald/internal/store"
 	"github.com/heraldmq/herald/internal/vcd"
@@ -55,9 +57,10 @@ type Server struct {
 
 	generatedPassword string
 
-	inst        *instruments // GET /metrics; the API's and the broker's Observer
-	feedRunning atomic.Bool  // the live feed is delivering (GET /readyz)
-	stopping    atomic.Bool  // Close has begun (GET /readyz answers 503)
+	inst        *instruments  // GET /metrics; the API's and the broker's Observer
+	gc          *gctune.Tuner // the GC percentage while notifications flow
+	feedRunning atomic.Bool   // the live feed is delivering (GET /readyz)
+	stopping    atomic.Bool   // Close has begun (GET /readyz answers 503)
 
 	stop      context.CancelFunc // ends background work
 	wg        sync.WaitGroup     // serving and background goroutines
@@ -76,6 +79,11 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, logger: logger, now: time.Now,
 		connects: ratelimit.New(cfg.MQTT.ConnectsPerSecondPerIP, time.Second)}
 	s.inst = newInstruments(s)
+	s.gc = gctune.New(gctune.Config{
+		Headroom: cfg.Runtime.BusyHeapHeadroom,
+		Busy:     s.inst.fed.Load,
+		Changed:  func(p int) { logger.Debug("GC percentage", "percent", p) },
+	})
 	return s, nil
 }
 
@@ -205,7 +213,23 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	s.background(bg)
 	s.startMetrics(bg)
+	s.tuneGC(bg)
 	return nil
+}
+
+// tuneGC gives the garbage collector room while the live feed delivers
+// notifications (package gctune), unless the configuration or an explicit GOGC
+// turns that off.
+func (s *Server) tuneGC(ctx context.Context) {
+	if os.Getenv("GOGC") != "" {
+		s.logger.Debug("GC tuning off: GOGC is set")
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.gc.Run(ctx)
+	}()
 }
 
 // bootstrap creates the System org and its administrator on first start.

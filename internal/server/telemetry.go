@@ -149,6 +149,12 @@ func newInstruments(s *Server) *instruments {
 			}
 		})
 	}
+	reg.GaugeFunc("herald_go_gc_percent", "GC percentage herald set (runtime.busyHeapHeadroom): above 100 while notifications flow. Absent when the tuning is off.", nil,
+		func(emit func(float64, ...string)) {
+			if p, ok := s.gc.Current(); ok {
+				emit(float64(p))
+			}
+		})
 	reg.GaugeFunc("herald_go_goroutines", "Goroutines of the process.", nil,
 		func(emit func(float64, ...string)) { emit(float64(runtime.NumGoroutine())) })
 	reg.GaugeFunc("herald_process_resident_memory_bytes", "Resident memory of the process (Linux).", nil,

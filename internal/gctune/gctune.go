@@ -1,0 +1,149 @@
+// Package gctune gives Go's garbage collector more room while herald is busy.
+//
+// Every notification herald stores and delivers allocates about 10 KB, most of it
+// short-lived buffers of the embedded NATS server and client. With the default
+// GOGC of 100 and a live heap of about 120 MB, a node taking 5,000 notifications
+// a second collected every two seconds, and each collection's marking (30-60 ms of
+// wall time, a quarter of the processors) delayed about a thousand deliveries by
+// more than 10 ms on a 2-core machine: that burst was the 99th percentile of the
+// delivery latency (docs/PERFORMANCE.md).
+//
+// A Tuner raises the GC percentage while work flows so that the heap may grow by
+// what the process allocates in Config.Period beyond its live size, up to
+// Config.Headroom bytes: at that load, one collection every few seconds instead of
+// every two. When the work stops it sets the percentage back, so idle connections
+// keep the default's memory per connection. A memory limit (GOMEMLIMIT) still
+// bounds the heap whatever the percentage.
+package gctune
+
+import (
+	"context"
+	"math"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultPercent is the GC percentage outside busy periods: Go's own default.
+const DefaultPercent = 100
+
+// Config configures a Tuner.
+type Config struct {
+	// Headroom bounds the heap, in bytes, that a busy process may grow beyond its
+	// live size before a collection. Zero or less disables the Tuner.
+	Headroom int64
+	// Period is the wanted time between collections while busy; default 8s.
+	Period time.Duration
+	// Interval is how often the Tuner looks at the work and the heap; default 1s.
+	Interval time.Duration
+	// Busy returns a count that advances while there is work (herald: the sequence
+	// of the last notification its live feed delivered). The process is busy in an
+	// interval in which it changed.
+	Busy func() uint64
+	// Changed, when set, is called with each percentage the Tuner sets.
+	Changed func(percent int)
+}
+
+// Percent returns the GC percentage that lets a heap with live bytes grow by what
+// is allocated at allocPerSec bytes a second in period, capped at headroom bytes:
+// never below DefaultPercent.
+func Percent(live uint64, allocPerSec float64, period time.Duration, headroom int64) int {
+	if live == 0 || headroom <= 0 {
+		return DefaultPercent
+	}
+	room := math.Min(allocPerSec*period.Seconds(), float64(headroom))
+	p := room * 100 / float64(live)
+	if p <= DefaultPercent || math.IsNaN(p) {
+		return DefaultPercent
+	}
+	return int(math.Min(p, math.MaxInt32))
+}
+
+// owner is set while a Tuner runs: the GC percentage is the process's, so only
+// one Tuner may set it (tests run several herald nodes in one process).
+var owner atomic.Bool
+
+// Tuner sets the process's GC percentage; see the package documentation.
+type Tuner struct {
+	cfg     Config
+	percent atomic.Int64 // the percentage set last; 0 while not running
+}
+
+// New returns a Tuner for cfg.
+func New(cfg Config) *Tuner {
+	if cfg.Period <= 0 {
+		cfg.Period = 8 * time.Second
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	return &Tuner{cfg: cfg}
+}
+
+// Current returns the GC percentage the Tuner set last, and false when it is not
+// running (disabled, another Tuner runs, or stopped).
+func (t *Tuner) Current() (int, bool) {
+	p := t.percent.Load()
+	return int(p), p != 0
+}
+
+// Run tunes until ctx is done, then sets back the percentage the process had. It
+// returns at once when the Tuner is disabled or another one is running.
+func (t *Tuner) Run(ctx context.Context) {
+	if t.cfg.Headroom <= 0 || t.cfg.Busy == nil || !owner.CompareAndSwap(false, true) {
+		return
+	}
+	defer owner.Store(false)
+	initial := debug.SetGCPercent(DefaultPercent)
+	t.set(DefaultPercent)
+	defer func() {
+		debug.SetGCPercent(initial)
+		t.percent.Store(0)
+	}()
+
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(samples)
+	lastAllocs, lastBusy, lastTime := samples[1].Value.Uint64(), t.cfg.Busy(), time.Now()
+	tick := time.NewTicker(t.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			metrics.Read(samples)
+			live, allocs, busy := samples[0].Value.Uint64(), samples[1].Value.Uint64(), t.cfg.Busy()
+			want := DefaultPercent
+			if busy != lastBusy {
+				rate := float64(allocs-lastAllocs) / now.Sub(lastTime).Seconds()
+				want = Percent(live, rate, t.cfg.Period, t.cfg.Headroom)
+			}
+			if cur, _ := t.Current(); differs(cur, want) {
+				debug.SetGCPercent(want)
+				t.set(want)
+			}
+			lastAllocs, lastBusy, lastTime = allocs, busy, now
+		}
+	}
+}
+
+func (t *Tuner) set(p int) {
+	t.percent.Store(int64(p))
+	if t.cfg.Changed != nil {
+		t.cfg.Changed(p)
+	}
+}
+
+// differs reports whether want is worth setting over cur: back to the default
+// at once, otherwise only for a change of more than a tenth, so that the
+// allocation rate's noise does not reset the collector's pacing every second.
+func differs(cur, want int) bool {
+	if want == cur {
+		return false
+	}
+	if want == DefaultPercent || cur == DefaultPercent {
+		return true
+	}
+	return math.Abs(float64(want-cur)) > float64(cur)/10
+}

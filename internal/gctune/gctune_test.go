@@ -1,0 +1,154 @@
+package gctune
+
+import (
+	"context"
+	"runtime/debug"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPercent(t *testing.T) {
+	const mb = 1 << 20
+	tests := []struct {
+		name     string
+		live     uint64
+		rate     float64 // bytes a second
+		period   time.Duration
+		headroom int64
+		want     int
+	}{
+		{"idle", 120 * mb, 0, 8 * time.Second, 512 * mb, 100},
+		{"slow allocation keeps the default", 120 * mb, 10 * mb, 8 * time.Second, 512 * mb, 100},
+		{"period's allocation", 120 * mb, 54 * mb, 8 * time.Second, 512 * mb, 360},
+		{"capped by the headroom", 120 * mb, 200 * mb, 8 * time.Second, 512 * mb, 426},
+		{"small live heap", 10 * mb, 54 * mb, 8 * time.Second, 512 * mb, 4320},
+		{"no live heap yet", 0, 54 * mb, 8 * time.Second, 512 * mb, 100},
+		{"disabled", 120 * mb, 54 * mb, 8 * time.Second, 0, 100},
+		{"huge ratio is bounded", 1, 1e18, time.Hour, 1 << 62, 1<<31 - 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Percent(tc.live, tc.rate, tc.period, tc.headroom); got != tc.want {
+				t.Errorf("Percent(%d, %g, %v, %d) = %d; want %d", tc.live, tc.rate, tc.period, tc.headroom, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDiffers(t *testing.T) {
+	tests := []struct {
+		cur, want int
+		differs   bool
+	}{
+		{100, 100, false},
+		{100, 120, true},
+		{400, 100, true},
+		{400, 430, false},
+		{400, 450, true},
+		{400, 350, true},
+	}
+	for _, tc := range tests {
+		if got := differs(tc.cur, tc.want); got != tc.differs {
+			t.Errorf("differs(%d, %d) = %v; want %v", tc.cur, tc.want, got, tc.differs)
+		}
+	}
+}
+
+var sink []byte
+
+// TestTuner_RaisesWhileBusy drives a real Tuner: while the busy count advances and
+// the test allocates, the percentage rises above the default; when the count
+// stops it returns to the default; when the Tuner stops the process has its
+// percentage back.
+func TestTuner_RaisesWhileBusy(t *testing.T) {
+	before := debug.SetGCPercent(150)
+	defer debug.SetGCPercent(before)
+
+	var busy atomic.Uint64
+	changes := make(chan int, 100)
+	tu := New(Config{
+		Headroom: 256 << 20,
+		Period:   time.Second,
+		Interval: 10 * time.Millisecond,
+		Busy:     busy.Load,
+		Changed:  func(p int) { changes <- p },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tu.Run(ctx) }()
+
+	if p := <-changes; p != DefaultPercent {
+		t.Fatalf("first percentage %d; want %d", p, DefaultPercent)
+	}
+	// Busy: allocate about 1 MB per turn until the Tuner raises the percentage.
+	deadline := time.After(20 * time.Second)
+raise:
+	for {
+		select {
+		case p := <-changes:
+			if p <= DefaultPercent {
+				t.Fatalf("percentage %d while busy; want more than %d", p, DefaultPercent)
+			}
+			if cur, ok := tu.Current(); !ok || cur != p {
+				t.Fatalf("Current() = %d, %v; want %d, true", cur, ok, p)
+			}
+			break raise
+		case <-deadline:
+			t.Fatal("the percentage did not rise while busy")
+		default:
+			busy.Add(1)
+			sink = make([]byte, 1<<20)
+		}
+	}
+	// Idle: the count stops; the next change is back to the default.
+	for p := DefaultPercent + 1; p != DefaultPercent; {
+		select {
+		case p = <-changes:
+		case <-deadline:
+			t.Fatal("the percentage did not return to the default when idle")
+		}
+	}
+	cancel()
+	<-done
+	if _, ok := tu.Current(); ok {
+		t.Error("Current() reports a running Tuner after Run returned")
+	}
+	if got := debug.SetGCPercent(before); got != 150 {
+		t.Errorf("percentage after Run = %d; want the process's 150 back", got)
+	}
+}
+
+// TestTuner_OnePerProcess: a second Tuner does not run while one does, and a
+// disabled one never does.
+func TestTuner_OnePerProcess(t *testing.T) {
+	var busy atomic.Uint64
+	started := make(chan struct{})
+	first := New(Config{Headroom: 1 << 20, Interval: time.Hour, Busy: busy.Load, Changed: func(int) { close(started) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); first.Run(ctx) }()
+	<-started
+
+	for _, cfg := range []Config{
+		{Headroom: 1 << 20, Busy: busy.Load}, // another while the first runs
+	} {
+		second := New(cfg)
+		second.Run(context.Background()) // returns at once, or the test hangs
+		if _, ok := second.Current(); ok {
+			t.Error("a second Tuner runs beside the first")
+		}
+	}
+	cancel()
+	<-done
+	for _, cfg := range []Config{
+		{Headroom: 0, Busy: busy.Load},
+		{Headroom: 1 << 20},
+	} {
+		tu := New(cfg)
+		tu.Run(context.Background()) // returns at once, or the test hangs
+		if _, ok := tu.Current(); ok {
+			t.Errorf("disabled Tuner %+v runs", cfg)
+		}
+	}
+}
