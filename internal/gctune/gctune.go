@@ -39,8 +39,13 @@ type Config struct {
 	Interval time.Duration
 	// Busy returns a count that advances while there is work (herald: the sequence
 	// of the last notification its live feed delivered). The process is busy in an
-	// interval in which it changed.
+	// interval in which it advanced by at least BusyRate a second.
 	Busy func() uint64
+	// BusyRate is the least rate of Busy's count that is busy; default 1 (any
+	// advance). Below herald's 1,000 notifications a second the collector runs every
+	// ten seconds or so anyway, and logins or connects, which allocate much and
+	// notify little, should not give the heap room.
+	BusyRate float64
 	// Changed, when set, is called with each percentage the Tuner sets.
 	Changed func(percent int)
 }
@@ -60,6 +65,15 @@ func Percent(live uint64, allocPerSec float64, period time.Duration, headroom in
 	return int(math.Min(p, math.MaxInt32))
 }
 
+// want returns the percentage for an interval of secs seconds in which the
+// process allocated allocated bytes and did work, with live bytes live.
+func (c Config) want(live, allocated, work uint64, secs float64) int {
+	if secs <= 0 || float64(work)/secs < c.BusyRate {
+		return DefaultPercent
+	}
+	return Percent(live, float64(allocated)/secs, c.Period, c.Headroom)
+}
+
 // owner is set while a Tuner runs: the GC percentage is the process's, so only
 // one Tuner may set it (tests run several herald nodes in one process).
 var owner atomic.Bool
@@ -77,6 +91,9 @@ func New(cfg Config) *Tuner {
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
+	}
+	if cfg.BusyRate <= 0 {
+		cfg.BusyRate = 1
 	}
 	return &Tuner{cfg: cfg}
 }
@@ -114,11 +131,11 @@ func (t *Tuner) Run(ctx context.Context) {
 		case now := <-tick.C:
 			metrics.Read(samples)
 			live, allocs, busy := samples[0].Value.Uint64(), samples[1].Value.Uint64(), t.cfg.Busy()
-			want := DefaultPercent
-			if busy != lastBusy {
-				rate := float64(allocs-lastAllocs) / now.Sub(lastTime).Seconds()
-				want = Percent(live, rate, t.cfg.Period, t.cfg.Headroom)
+			work := busy - lastBusy
+			if busy < lastBusy {
+				work = busy // the count started over (herald: a new log)
 			}
+			want := t.cfg.want(live, allocs-lastAllocs, work, now.Sub(lastTime).Seconds())
 			if cur, _ := t.Current(); differs(cur, want) {
 				debug.SetGCPercent(want)
 				t.set(want)

@@ -36,6 +36,30 @@ func TestPercent(t *testing.T) {
 	}
 }
 
+func TestConfig_Want(t *testing.T) {
+	const mb = 1 << 20
+	c := New(Config{Headroom: 512 * mb, BusyRate: 1000}).cfg
+	tests := []struct {
+		name                  string
+		live, allocated, work uint64
+		secs                  float64
+		want                  int
+	}{
+		{"busy", 120 * mb, 54 * mb, 5000, 1, 360},
+		{"busy over two seconds", 120 * mb, 108 * mb, 10000, 2, 360},
+		{"notifications below the busy rate", 120 * mb, 54 * mb, 999, 1, 100},
+		{"allocating without notifying (logins)", 120 * mb, 200 * mb, 0, 1, 100},
+		{"no time passed", 120 * mb, 54 * mb, 5000, 0, 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := c.want(tc.live, tc.allocated, tc.work, tc.secs); got != tc.want {
+				t.Errorf("want(%d, %d, %d, %g) = %d; want %d", tc.live, tc.allocated, tc.work, tc.secs, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestDiffers(t *testing.T) {
 	tests := []struct {
 		cur, want int
