@@ -3,8 +3,8 @@
 // Every notification herald stores and delivers allocates about 10 KB, most of it
 // short-lived buffers of the embedded NATS server and client. With the default
 // GOGC of 100 and a live heap of about 120 MB, a node taking 5,000 notifications
-// a second collected every two seconds, and each collection's marking (30-60 ms of
-// wall time, a quarter of the processors) delayed about a thousand deliveries by
+// a second collected every two seconds, and each collection's marking (20-65 ms of
+// wall time, a quarter of the processors) delayed hundreds of deliveries by
 // more than 10 ms on a 2-core machine: that burst was the 99th percentile of the
 // delivery latency (docs/PERFORMANCE.md).
 //
