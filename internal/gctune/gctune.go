@@ -12,15 +12,20 @@
 // what the process allocates in Config.Period beyond its live size, up to
 // Config.Headroom bytes: at that load, one collection every few seconds instead of
 // every two. When the work stops it sets the percentage back, so idle connections
-// keep the default's memory per connection. A memory limit (GOMEMLIMIT) still
-// bounds the heap whatever the percentage.
+// keep the default's memory per connection. The room is at most half of what
+// lies between the live heap and the process's memory limit (GOMEMLIMIT, or a
+// container's cgroup limit), and GOMEMLIMIT still bounds the heap whatever the
+// percentage.
 package gctune
 
 import (
 	"context"
 	"math"
+	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -48,6 +53,11 @@ type Config struct {
 	BusyRate float64
 	// Changed, when set, is called with each percentage the Tuner sets.
 	Changed func(percent int)
+	// Limit is the memory the process may use, in bytes: the heap the Tuner allows
+	// grows by at most half of what lies between the live heap and it, so that the
+	// room given never takes a container over its limit. Zero: New reads it from Go's
+	// memory limit (GOMEMLIMIT) or else the cgroup's (memory.max); negative: none.
+	Limit int64
 }
 
 // Percent returns the GC percentage that lets a heap with live bytes grow by what
@@ -71,7 +81,40 @@ func (c Config) want(live, allocated, work uint64, secs float64) int {
 	if secs <= 0 || float64(work)/secs < c.BusyRate {
 		return DefaultPercent
 	}
-	return Percent(live, float64(allocated)/secs, c.Period, c.Headroom)
+	headroom := c.Headroom
+	if c.Limit > 0 {
+		headroom = min(headroom, (c.Limit-int64(min(live, math.MaxInt64/2)))/2)
+	}
+	return Percent(live, float64(allocated)/secs, c.Period, headroom)
+}
+
+// cgroupMemoryFiles hold a container's memory limit (cgroup v2, then v1).
+var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+// memoryLimit returns Go's memory limit when one is set, else the cgroup's, else
+// -1 (none).
+func memoryLimit() int64 {
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		return l
+	}
+	for _, f := range cgroupMemoryFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		return parseCgroupLimit(string(b))
+	}
+	return -1
+}
+
+// parseCgroupLimit reads a cgroup memory limit file: "max" (v2) or a number near
+// 2^63 (v1) mean none, -1.
+func parseCgroupLimit(s string) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n >= 1<<60 {
+		return -1
+	}
+	return n
 }
 
 // owner is set while a Tuner runs: the GC percentage is the process's, so only
@@ -94,6 +137,9 @@ func New(cfg Config) *Tuner {
 	}
 	if cfg.BusyRate <= 0 {
 		cfg.BusyRate = 1
+	}
+	if cfg.Limit == 0 {
+		cfg.Limit = memoryLimit()
 	}
 	return &Tuner{cfg: cfg}
 }

@@ -38,25 +38,51 @@ func TestPercent(t *testing.T) {
 
 func TestConfig_Want(t *testing.T) {
 	const mb = 1 << 20
-	c := New(Config{Headroom: 512 * mb, BusyRate: 1000}).cfg
+	c := New(Config{Headroom: 512 * mb, BusyRate: 1000, Limit: -1}).cfg
+	limited := c
+	limited.Limit = 1024 * mb
 	tests := []struct {
 		name                  string
+		c                     Config
 		live, allocated, work uint64
 		secs                  float64
 		want                  int
 	}{
-		{"busy", 120 * mb, 54 * mb, 5000, 1, 360},
-		{"busy over two seconds", 120 * mb, 108 * mb, 10000, 2, 360},
-		{"notifications below the busy rate", 120 * mb, 54 * mb, 999, 1, 100},
-		{"allocating without notifying (logins)", 120 * mb, 200 * mb, 0, 1, 100},
-		{"no time passed", 120 * mb, 54 * mb, 5000, 0, 100},
+		{"busy", c, 120 * mb, 54 * mb, 5000, 1, 360},
+		{"busy over two seconds", c, 120 * mb, 108 * mb, 10000, 2, 360},
+		{"notifications below the busy rate", c, 120 * mb, 54 * mb, 999, 1, 100},
+		{"allocating without notifying (logins)", c, 120 * mb, 200 * mb, 0, 1, 100},
+		{"no time passed", c, 120 * mb, 54 * mb, 5000, 0, 100},
+		{"within a container's limit", limited, 120 * mb, 54 * mb, 5000, 1, 360},
+		{"half of what is left to the limit", limited, 300 * mb, 200 * mb, 5000, 1, 120},
+		{"less room than the default gives", limited, 600 * mb, 200 * mb, 5000, 1, 100},
+		{"at the limit", limited, 1024 * mb, 200 * mb, 5000, 1, 100},
+		{"over the limit", limited, 2048 * mb, 200 * mb, 5000, 1, 100},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := c.want(tc.live, tc.allocated, tc.work, tc.secs); got != tc.want {
+			if got := tc.c.want(tc.live, tc.allocated, tc.work, tc.secs); got != tc.want {
 				t.Errorf("want(%d, %d, %d, %g) = %d; want %d", tc.live, tc.allocated, tc.work, tc.secs, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseCgroupLimit(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"max\n", -1},                 // v2, none
+		{"9223372036854771712\n", -1}, // v1, none
+		{"1073741824\n", 1 << 30},     // 1 GiB
+		{"", -1},
+		{"garbage", -1},
+	}
+	for _, tc := range tests {
+		if got := parseCgroupLimit(tc.in); got != tc.want {
+			t.Errorf("parseCgroupLimit(%q) = %d; want %d", tc.in, got, tc.want)
+		}
 	}
 }
 
@@ -93,6 +119,7 @@ func TestTuner_RaisesWhileBusy(t *testing.T) {
 	changes := make(chan int, 100)
 	tu := New(Config{
 		Headroom: 256 << 20,
+		Limit:    -1,
 		Period:   time.Second,
 		Interval: 10 * time.Millisecond,
 		Busy:     busy.Load,
