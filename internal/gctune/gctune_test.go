@@ -2,6 +2,7 @@ package gctune
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"testing"
@@ -86,6 +87,30 @@ func TestParseCgroupLimit(t *testing.T) {
 	}
 }
 
+func TestSafe(t *testing.T) {
+	const mb = 1 << 20
+	tests := []struct {
+		name       string
+		cur, want  int
+		live, heap uint64
+		safe       bool
+	}{
+		{"raise", 100, 350, 120 * mb, 200 * mb, true},
+		{"raise with the heap large", 300, 350, 120 * mb, 450 * mb, true},
+		{"lower right after a collection", 350, 300, 120 * mb, 130 * mb, true},
+		{"lower with the heap past the new trigger", 350, 300, 120 * mb, 400 * mb, false},
+		{"back to the default, heap small", 350, 100, 120 * mb, 170 * mb, true},
+		{"back to the default, heap grown", 350, 100, 120 * mb, 300 * mb, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := safe(tc.cur, tc.want, tc.live, tc.heap); got != tc.safe {
+				t.Errorf("safe(%d, %d, %d, %d) = %v; want %v", tc.cur, tc.want, tc.live, tc.heap, got, tc.safe)
+			}
+		})
+	}
+}
+
 func TestDiffers(t *testing.T) {
 	tests := []struct {
 		cur, want int
@@ -152,7 +177,10 @@ raise:
 			sink = make([]byte, 1<<20)
 		}
 	}
-	// Idle: the count stops; the next change is back to the default.
+	// Idle: the count stops; after a collection (a lower percentage waits for the
+	// heap to be small, see safe) the next change is back to the default.
+	sink = nil
+	runtime.GC()
 	for p := DefaultPercent + 1; p != DefaultPercent; {
 		select {
 		case p = <-changes:
