@@ -43,8 +43,8 @@ type RuntimeConfig struct {
 	// BusyHeapHeadroom bounds, in bytes, how far the heap may grow beyond its live size
 	// between garbage collections while notifications flow: herald then raises the GC
 	// percentage so that collections come about every 8 seconds instead of every two at
-	// 5,000 notifications a second, and sets it back to 100 when they stop
-	// (docs/PERFORMANCE.md). Never more than half of what lies between the live heap
+	// 5,000 notifications a second, and sets it back to 100 once they stop and the
+	// heap is small again (docs/PERFORMANCE.md). Never more than half of what lies between the live heap
 	// and the process's memory limit (GOMEMLIMIT, else a container's cgroup limit).
 	// Default 512 MiB; 0 turns the tuning off, and so does an explicit GOGC.
 	BusyHeapHeadroom int64 `yaml:"busyHeapHeadroom"`

@@ -11,8 +11,9 @@
 // A Tuner raises the GC percentage while work flows so that the heap may grow by
 // what the process allocates in Config.Period beyond its live size, up to
 // Config.Headroom bytes: at that load, one collection every few seconds instead of
-// every two. When the work stops it sets the percentage back, so idle connections
-// keep the default's memory per connection. The room is at most half of what
+// every two. When the work stops it sets the percentage back (once the heap is
+// small again, see safe), so idle connections keep the default's memory per
+// connection. The room is at most half of what
 // lies between the live heap and the process's memory limit (GOMEMLIMIT, or a
 // container's cgroup limit), and GOMEMLIMIT still bounds the heap whatever the
 // percentage.
