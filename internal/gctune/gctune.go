@@ -16,7 +16,7 @@
 // connection. The room is at most half of what
 // lies between the live heap and the process's memory limit (GOMEMLIMIT, or a
 // container's cgroup limit), and GOMEMLIMIT still bounds the heap whatever the
-// percentage.
+// percentage. GOGC set in the environment turns the Tuner off.
 package gctune
 
 import (
@@ -153,9 +153,10 @@ func (t *Tuner) Current() (int, bool) {
 }
 
 // Run tunes until ctx is done, then sets back the percentage the process had. It
-// returns at once when the Tuner is disabled or another one is running.
+// returns at once when the Tuner is disabled, when GOGC is set in the environment
+// (the operator's choice wins), or when another Tuner is running.
 func (t *Tuner) Run(ctx context.Context) {
-	if t.cfg.Headroom <= 0 || t.cfg.Busy == nil || !owner.CompareAndSwap(false, true) {
+	if t.cfg.Headroom <= 0 || t.cfg.Busy == nil || os.Getenv("GOGC") != "" || !owner.CompareAndSwap(false, true) {
 		return
 	}
 	defer owner.Store(false)
@@ -216,9 +217,10 @@ func safe(cur, want int, live, heap uint64) bool {
 	return heap < live+live*uint64(want)/200
 }
 
-// differs reports whether want is worth setting over cur: back to the default
-// at once, otherwise only for a change of more than a tenth, so that the
-// allocation rate's noise does not reset the collector's pacing every second.
+// differs reports whether want is worth setting over cur: to or from the default
+// whatever the size of the change, otherwise only for a change of more than a
+// tenth, so that the allocation rate's noise does not reset the collector's
+// pacing every second.
 func differs(cur, want int) bool {
 	if want == cur {
 		return false

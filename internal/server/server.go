@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -229,10 +228,6 @@ const gcBusyRate = 1000
 // notifications (package gctune), unless the configuration or an explicit GOGC
 // turns that off.
 func (s *Server) tuneGC(ctx context.Context) {
-	if os.Getenv("GOGC") != "" {
-		s.logger.Debug("GC tuning off: GOGC is set")
-		return
-	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
