@@ -78,11 +78,13 @@
 // counted (Stats.SessionsLost), logged at warn and, on 5.0, named in the
 // CONNACK's Reason String; the rest is delivered. A log deleted and created
 // again starts its sequences over (Broker.LogReset, told by the feed): the
-// connections of persistent sessions are closed (5.0: DISCONNECT 0x98), and a
-// session whose floor is above the log's last sequence resumes from the new
-// log's first message, its in-flight window dropped, saying so in the CONNACK's
-// Reason String. (One that comes back only after the new log has passed its
-// floor cannot tell, and misses the new log's messages up to it.) Duplicates are possible
+// connections of persistent sessions are closed (5.0: DISCONNECT 0x98). A
+// record names the epoch of the log its floor counts in (LogBounds.Epoch), so a
+// session that finds another epoch when it resumes, however long the new log has
+// grown meanwhile, resumes from the new log's first message, its in-flight window
+// dropped, saying so in the CONNACK's Reason String; so does one whose floor is
+// above the log's last sequence (a record saved before records named the epoch
+// has only this sign). Duplicates are possible
 // only within the in-flight window (messages acknowledged out of order, or
 // acknowledged after the last save before a crash).
 //

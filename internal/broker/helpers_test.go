@@ -131,6 +131,8 @@ type fakeLog struct {
 	// prev, once reset, is the last sequence of the log before: the next append
 	// tells the broker, as the server's feed does.
 	prev uint64
+	// resets counts the resets: the log's epoch.
+	resets int
 	// failed holds the held appends that failed: a real log may still send
 	// their payloads (a resend on its way), so the broker must leave them be.
 	failed  []*heldAppend
@@ -156,6 +158,7 @@ func (l *fakeLog) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.prev, l.seq, l.msgs = l.seq, 0, nil
+	l.resets++
 	clear(l.ids)
 }
 

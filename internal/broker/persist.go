@@ -22,6 +22,7 @@ type SessionRecord struct {
 	ClientID       string
 	Subscriptions  []SessionSubscription
 	AckFloor       uint64          // every matching log message with seq ≤ AckFloor is delivered and acknowledged
+	LogEpoch       string          // the LogBounds.Epoch of the log AckFloor and Inflight count in; "" if unknown
 	Inflight       []SessionFlight // sent, not yet acknowledged, in the order sent
 	ExpiryInterval time.Duration   // how long the record outlives a disconnect
 	DisconnectedAt time.Time       // zero while a connection holds the session
@@ -80,9 +81,25 @@ type Backlog interface {
 	Replay(ctx context.Context, filters []string, after uint64, fn func(Message) error) (last uint64, err error)
 	// Message returns the stored message seq; an error if it is gone.
 	Message(ctx context.Context, seq uint64) (Message, error)
-	// Bounds returns the sequences of the oldest stored message and of the
-	// newest message ever stored (first is last+1 when the log is empty).
-	Bounds(ctx context.Context) (first, last uint64, err error)
+	// Bounds describes the log as it is now.
+	Bounds(ctx context.Context) (LogBounds, error)
+}
+
+// LogBounds describes the durable log.
+type LogBounds struct {
+	First uint64 // the oldest stored message's sequence; Last+1 when the log is empty
+	Last  uint64 // the newest message ever stored
+	// Epoch tells the log from an earlier one that was deleted and created again,
+	// whose sequences started over too; "" if the Backlog cannot tell.
+	Epoch string
+}
+
+// reset reports whether the log was deleted and created again since rec was saved:
+// its epoch changed, or it holds fewer messages than the session has read (all a
+// record saved without an epoch can tell: a new log that has grown past its floor
+// then goes unnoticed).
+func (lb LogBounds) reset(rec *SessionRecord) bool {
+	return rec.AckFloor > lb.Last || rec.LogEpoch != "" && lb.Epoch != "" && rec.LogEpoch != lb.Epoch
 }
 
 // String encodes a principal for SessionRecord.PrincipalID.
@@ -107,6 +124,7 @@ type tracked struct {
 // Fields other than subs are guarded by session.mu.
 type persistState struct {
 	readTo   uint64    // every matching log message ≤ readTo is queued, delivered or skipped
+	epoch    string    // the log's LogBounds.Epoch when the session opened
 	track    []tracked // track[th:] sorted by seq; the acknowledged prefix is dropped
 	th       int
 	catching bool    // the log is being replayed: live QoS ≥ 1 deliveries wait in held
@@ -276,23 +294,24 @@ func (c *conn) openSession(cp *mqtt.Connect) (present bool, note string, code mq
 	if c.expiry <= 0 {
 		return false, "", 0 // a clean session
 	}
-	first, last, err := bl.Bounds(ctx)
+	lb, err := bl.Bounds(ctx)
 	if err != nil {
 		c.logger.Error("read log bounds", logKeyErr, err)
 		return false, "", unavailable
 	}
 	s := c.s
+	first := lb.First
 	p := newPersistState()
+	p.epoch = lb.Epoch
 	if !ok {
-		rec = SessionRecord{PrincipalID: pid, ClientID: cid, AckFloor: last}
+		rec = SessionRecord{PrincipalID: pid, ClientID: cid, AckFloor: lb.Last}
 	}
 	c.rev = rec.Revision
-	if ok && rec.AckFloor > last {
-		// The log holds fewer messages than the session has read: it was deleted
-		// and created again, and its sequences started over (Broker.LogReset). The
-		// session resumes from the new log's first message; its in-flight
-		// messages name sequences of the old log, and are dropped.
-		c.logger.Warn("persistent session resumes from the start of a reset log", "ack_floor", rec.AckFloor, "last", last)
+	if ok && lb.reset(&rec) {
+		// The log was deleted and created again, and its sequences started over
+		// (Broker.LogReset). The session resumes from the new log's first message;
+		// its in-flight messages name sequences of the old log, and are dropped.
+		c.logger.Warn("persistent session resumes from the start of a reset log", "ack_floor", rec.AckFloor, "last", lb.Last)
 		note = "the notification log was reset; the session resumes from its first message"
 		rec.AckFloor, rec.Inflight = max(first, 1)-1, nil
 	}
@@ -507,6 +526,7 @@ func (c *conn) saveRecord(ctx context.Context, final bool, subs []*subscription)
 	rec := SessionRecord{
 		PrincipalID:    c.key.principal.String(),
 		ClientID:       c.key.clientID,
+		LogEpoch:       p.epoch,
 		ExpiryInterval: c.expiry,
 		Node:           c.b.cfg.Node,
 		Updated:        c.b.cfg.Now(),

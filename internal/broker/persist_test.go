@@ -74,18 +74,18 @@ func (b *fakeBacklog) setFirst(seq uint64) {
 	b.first = seq
 }
 
-func (b *fakeBacklog) Bounds(context.Context) (uint64, uint64, error) {
+func (b *fakeBacklog) Bounds(context.Context) (broker.LogBounds, error) {
 	b.mu.Lock()
 	first := max(b.first, 1)
 	b.mu.Unlock()
 	b.log.mu.Lock()
 	defer b.log.mu.Unlock()
-	return first, b.log.seq, nil
+	return broker.LogBounds{First: first, Last: b.log.seq, Epoch: fmt.Sprint("epoch-", b.log.resets)}, nil
 }
 
 func (b *fakeBacklog) Message(ctx context.Context, seq uint64) (broker.Message, error) {
-	first, last, _ := b.Bounds(ctx)
-	if seq < first || seq > last {
+	lb, _ := b.Bounds(ctx)
+	if seq < lb.First || seq > lb.Last {
 		return broker.Message{}, errors.New("no such message")
 	}
 	b.log.mu.Lock()
@@ -94,7 +94,8 @@ func (b *fakeBacklog) Message(ctx context.Context, seq uint64) (broker.Message, 
 }
 
 func (b *fakeBacklog) Replay(ctx context.Context, filters []string, after uint64, fn func(broker.Message) error) (uint64, error) {
-	first, _, _ := b.Bounds(ctx)
+	lb, _ := b.Bounds(ctx)
+	first := lb.First
 	b.log.mu.Lock()
 	last := b.log.seq
 	var out []broker.Message
@@ -424,6 +425,31 @@ func TestPersistent_LogReset(t *testing.T) {
 		c.expectNothing(t)
 	}
 	clean.expectNothing(t)
+}
+
+// TestPersistent_LogResetWhileAway: a session that was away while the log was
+// deleted and created again, and the new log grew past its ack floor, still
+// resumes from the new log's first message: its record names the log's epoch.
+func TestPersistent_LogResetWhileAway(t *testing.T) {
+	h := mustRunPersistent(t)
+	c, _ := h.connectPersistent(t, mqtt.Version5, "tok-alice", "away")
+	c.subscribe(1, aliceTopic)
+	h.appendN(t, aliceTopic, 3)
+	c.receiveN(t, 3, 0)
+	eventually(t, "ack floor saved", func() bool {
+		r, _ := h.sessions.get("away")
+		return r.AckFloor == 3
+	})
+	h.disconnect(t, c, "away")
+
+	h.log.reset()
+	h.appendN(t, aliceTopic, 7) // sequences 1 to 7: past the old floor
+	c, ack := h.connectPersistent(t, mqtt.Version5, "tok-alice", "away")
+	if !ack.SessionPresent || ack.Props == nil || ack.Props.ReasonString == "" {
+		t.Errorf("CONNACK %+v; want session present and a Reason String", ack)
+	}
+	c.receiveN(t, 7, 0)
+	c.expectNothing(t)
 }
 
 // TestPersistent_ExpiryCapped: a 5.0 Session Expiry Interval above the

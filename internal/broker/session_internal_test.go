@@ -296,3 +296,33 @@ func BenchmarkFanOutWrite(b *testing.B) {
 	allocs := testing.AllocsPerRun(10, round)
 	b.ReportMetric((allocs-1)/n, "allocs/subscriber") // one shared message per Deliver
 }
+
+// TestLogBounds_Reset: a session resumes from the start of the log when the log's
+// epoch differs from the one its record was saved in, or, whatever the epochs say,
+// when the log holds fewer messages than it has read; a record (or a backlog)
+// without an epoch has only the second.
+func TestLogBounds_Reset(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		recEpoch  string
+		floor     uint64
+		logEpoch  string
+		last      uint64
+		wantReset bool
+	}{
+		{"same log", "e1", 5, "e1", 9, false},
+		{"same log, nothing new", "e1", 9, "e1", 9, false},
+		{"new log, shorter", "e1", 9, "e2", 2, true},
+		{"new log, grown past the floor", "e1", 5, "e2", 9, true},
+		{"same epoch, log behind the floor", "e1", 9, "e1", 2, true},
+		{"record without epoch, grown past the floor", "", 5, "e2", 9, false},
+		{"record without epoch, shorter", "", 9, "e2", 2, true},
+		{"backlog without epoch", "e1", 5, "", 9, false},
+	} {
+		rec := SessionRecord{LogEpoch: tc.recEpoch, AckFloor: tc.floor}
+		lb := LogBounds{First: 1, Last: tc.last, Epoch: tc.logEpoch}
+		if got := lb.reset(&rec); got != tc.wantReset {
+			t.Errorf("%s: reset = %v; want %v", tc.name, got, tc.wantReset)
+		}
+	}
+}

@@ -22,7 +22,7 @@ func (s sessionStore) Load(ctx context.Context, principalID, clientID string) (b
 		return broker.SessionRecord{}, false, err
 	}
 	rec := broker.SessionRecord{
-		PrincipalID: r.PrincipalID, ClientID: r.ClientID, AckFloor: r.AckFloor,
+		PrincipalID: r.PrincipalID, ClientID: r.ClientID, AckFloor: r.AckFloor, LogEpoch: r.LogEpoch,
 		ExpiryInterval: r.ExpiryInterval, DisconnectedAt: r.DisconnectedAt, Updated: r.Updated,
 		Node: r.Node, Revision: r.Revision,
 	}
@@ -37,7 +37,7 @@ func (s sessionStore) Load(ctx context.Context, principalID, clientID string) (b
 
 func (s sessionStore) Save(ctx context.Context, rec broker.SessionRecord) (uint64, error) {
 	r := store.MQTTSession{
-		PrincipalID: rec.PrincipalID, ClientID: rec.ClientID, AckFloor: rec.AckFloor,
+		PrincipalID: rec.PrincipalID, ClientID: rec.ClientID, AckFloor: rec.AckFloor, LogEpoch: rec.LogEpoch,
 		ExpiryInterval: rec.ExpiryInterval, DisconnectedAt: rec.DisconnectedAt, Updated: rec.Updated,
 		Node: rec.Node, Revision: rec.Revision,
 	}
@@ -66,8 +66,8 @@ func (b backlog) Replay(ctx context.Context, filters []string, after uint64, fn 
 		}
 	}
 	if len(subjects) == 0 {
-		_, last, err := b.Bounds(ctx)
-		return max(last, after), err
+		lb, err := b.Bounds(ctx)
+		return max(lb.Last, after), err
 	}
 	return b.db.Replay(ctx, subjects, after, func(m store.Message) error {
 		t, err := topicOf(m.Subject)
@@ -90,12 +90,12 @@ func (b backlog) Message(ctx context.Context, seq uint64) (broker.Message, error
 	return broker.Message{Seq: m.Seq, Topic: t, Payload: m.Payload, Time: m.Time}, nil
 }
 
-func (b backlog) Bounds(ctx context.Context) (first, last uint64, err error) {
+func (b backlog) Bounds(ctx context.Context) (broker.LogBounds, error) {
 	info, err := b.db.LogInfo(ctx)
 	if err != nil {
-		return 0, 0, err
+		return broker.LogBounds{}, err
 	}
-	return info.First, info.Last, nil
+	return broker.LogBounds{First: info.First, Last: info.Last, Epoch: info.Epoch}, nil
 }
 
 // purgeMQTTSessions deletes the persistent sessions that have expired; the

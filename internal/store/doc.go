@@ -134,7 +134,11 @@
 // sequence when it detects a gap, a missed heartbeat or a deleted consumer; Feed
 // recreates it likewise if it fails outright, and from the first message when the
 // log itself was deleted and created again (its sequences start over; the feed
-// compares the log's creation time with the one it started on every second). Replay serves a persistent session's
+// compares the log's epoch, LogInfo.Epoch, with the one it started on every
+// second). The epoch is the log's creation time, or its source's for a log Migrate
+// copied with its sequences (stream metadata herald_log_epoch), so that cursors
+// saved with it (persistent sessions) tell a new log from the old one whatever
+// their sequences. Replay serves a persistent session's
 // backlog: an ephemeral consumer with the session's subject filters (reduced so that
 // none contains another, which JetStream refuses) from the ack floor + 1 up to the last
 // sequence at the call; the caller then feeds from that sequence + 1.

@@ -154,9 +154,9 @@ type projector struct {
 	upTo    uint64
 	// passed: the tap handed over a notification before next since the last poll.
 	passed bool
-	// created is the log's creation time (LogInfo.Created) when the projector last
-	// looked: another one means the log was created again.
-	created time.Time
+	// epoch is the log's (LogInfo.Epoch) when the projector last looked: another
+	// one means the log was created again.
+	epoch string
 }
 
 // maxArena bounds the buffer a projector keeps for its batches' records: a batch of
@@ -267,10 +267,10 @@ func (p *projector) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !p.created.IsZero() && !info.Created.Equal(p.created) {
+	if p.epoch != "" && info.Epoch != p.epoch {
 		p.restart(info.Last)
 	}
-	p.created = info.Created
+	p.epoch = info.Epoch
 	last, err := p.replay(ctx, info.Last)
 	if err != nil {
 		return err

@@ -58,15 +58,30 @@ type LogInfo struct {
 	Last     uint64 // sequence of the newest message ever stored
 	Messages uint64 // number of stored messages
 	Bytes    uint64 // their size on disk
-	// Created is when the log was created: a log deleted and created again, whose
-	// sequences start over, has another.
-	Created time.Time
+	// Epoch tells this log from an earlier one that was deleted and created again,
+	// whose sequences counted from 1 too: its creation time, or the epoch of the log
+	// Migrate copied it from (metaLogEpoch), which kept its sequences. Cursors into
+	// the log (persistent sessions, the history projector) keep it beside their
+	// sequences.
+	Epoch string
+}
+
+// metaLogEpoch names, in the notification log's stream metadata, an Epoch other
+// than the log's creation time: Migrate writes its source's there.
+const metaLogEpoch = "herald_log_epoch"
+
+// logEpoch returns the Epoch of the log that info describes.
+func logEpoch(info *jetstream.StreamInfo) string {
+	if e := info.Config.Metadata[metaLogEpoch]; e != "" {
+		return e
+	}
+	return info.Created.UTC().Format(time.RFC3339Nano)
 }
 
 // ensureLog creates the NOTIFY stream or updates its configuration, so that a change
 // of Replicas or the retention limits applies to an existing store.
 func (db *DB) ensureLog(ctx context.Context) error {
-	_, err := db.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        streamNotify,
 		Description: "herald notification log",
 		Subjects:    []string{NotifySubjectPrefix + ">"},
@@ -79,8 +94,32 @@ func (db *DB) ensureLog(ctx context.Context) error {
 		Discard:     jetstream.DiscardOld,
 		Duplicates:  db.cfg.LogDedupWindow,
 		AllowDirect: true,
-	})
+	}
+	// An update replaces the whole configuration: keep a migrated log's epoch.
+	s, err := db.js.Stream(ctx, streamNotify)
+	switch {
+	case err == nil:
+		if e := s.CachedInfo().Config.Metadata[metaLogEpoch]; e != "" {
+			cfg.Metadata = map[string]string{metaLogEpoch: e}
+		}
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return unavailable("stream "+streamNotify, err)
+	}
+	if _, err := db.js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return unavailable("stream "+streamNotify, err)
+	}
+	return nil
+}
+
+// setLogEpoch gives the log the Epoch epoch (Migrate: its source's).
+func (db *DB) setLogEpoch(ctx context.Context, epoch string) error {
+	s, err := db.js.Stream(ctx, streamNotify)
 	if err != nil {
+		return unavailable("stream "+streamNotify, err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Metadata = map[string]string{metaLogEpoch: epoch}
+	if _, err := db.js.UpdateStream(ctx, cfg); err != nil {
 		return unavailable("stream "+streamNotify, err)
 	}
 	return nil
@@ -301,8 +340,9 @@ func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
 	if err != nil {
 		return LogInfo{}, unavailable("log info", err)
 	}
-	st := s.CachedInfo().State
-	return LogInfo{First: st.FirstSeq, Last: st.LastSeq, Messages: st.Msgs, Bytes: st.Bytes, Created: s.CachedInfo().Created}, nil
+	info := s.CachedInfo()
+	st := info.State
+	return LogInfo{First: st.FirstSeq, Last: st.LastSeq, Messages: st.Msgs, Bytes: st.Bytes, Epoch: logEpoch(info)}, nil
 }
 
 // Feed delivers every message of the log with sequence from or later, in order, each
@@ -312,7 +352,7 @@ func (db *DB) LogInfo(ctx context.Context) (LogInfo, error) {
 // one ordered consumer: when it fails (a lost consumer, a leader change, a restarted
 // server), the feed logs a warning and resumes after the last message delivered.
 // When the log is deleted and created again beneath it, so that its sequences start
-// over, the feed notices within about a second (the log's creation time changed) and
+// over, the feed notices within about a second (the log's Epoch changed) and
 // starts over from the new log's first message; what it delivered of the new log
 // meanwhile is delivered again.
 // Feed returns nil when ctx is done, or a vcd.CodeUnavailable error when it cannot
@@ -331,12 +371,12 @@ func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 		from = info.Last + 1
 	}
 	next := from
-	// The log's creation time, which tells it from a log created again
-	// (watchLogReset): taken before the first message, so that no reset is missed.
-	created := info.Created
+	// The log's epoch, which tells it from a log created again (watchLogReset):
+	// taken before the first message, so that no reset is missed.
+	epoch := info.Epoch
 	for attempt := 1; ; attempt++ {
 		before := next
-		err := db.feedOnce(ctx, &next, &created, fn)
+		err := db.feedOnce(ctx, &next, &epoch, fn)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -362,7 +402,7 @@ func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 
 // feedOnce runs one ordered consumer from *next, advancing *next past each message it
 // delivers, until the consumer fails or ctx is done.
-func (db *DB) feedOnce(ctx context.Context, next *uint64, created *time.Time, fn func(Message)) error {
+func (db *DB) feedOnce(ctx context.Context, next *uint64, epoch *string, fn func(Message)) error {
 	cons, err := db.liveJS.OrderedConsumer(ctx, streamNotify, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   *next,
@@ -379,7 +419,7 @@ func (db *DB) feedOnce(ctx context.Context, next *uint64, created *time.Time, fn
 	defer func() { stop(nil); <-watched }()
 	go func() {
 		defer close(watched)
-		db.watchLogReset(fctx, created, stop)
+		db.watchLogReset(fctx, epoch, stop)
 	}()
 	defer stopOnDone(fctx, it)()
 	for {
@@ -413,19 +453,18 @@ var errLogReset = errors.New("notification log reset")
 // it.
 const feedResetCheck = time.Second
 
-// watchLogReset stops a feed with errLogReset when the log's creation time differs
-// from *created, the one it had when the feed started, and sets *created to the new
-// log's; it returns when ctx is done: the new log's
-// sequences start over, and the feed's ordered consumer would wait for them to pass
-// the old ones, delivering nothing until then. The creation time tells a new log
-// from the old one whatever their sequences (a reset that went unnoticed would
+// watchLogReset stops a feed with errLogReset when the log's Epoch differs from
+// *epoch, the one it had when the feed started, and sets *epoch to the new log's; it
+// returns when ctx is done: the new log's sequences start over, and the feed's
+// ordered consumer would wait for them to pass the old ones, delivering nothing
+// until then. The epoch tells a new log from the old one whatever their sequences (a reset that went unnoticed would
 // lose messages; one seen where there was none would deliver the whole log again).
-func (db *DB) watchLogReset(ctx context.Context, created *time.Time, stop context.CancelCauseFunc) {
+func (db *DB) watchLogReset(ctx context.Context, epoch *string, stop context.CancelCauseFunc) {
 	t := time.NewTicker(feedResetCheck)
 	defer t.Stop()
 	for {
-		if info, err := db.LogInfo(ctx); err == nil && !info.Created.Equal(*created) {
-			*created = info.Created
+		if info, err := db.LogInfo(ctx); err == nil && info.Epoch != *epoch {
+			*epoch = info.Epoch
 			stop(errLogReset)
 			return
 		}

@@ -159,6 +159,46 @@ func TestParseAck_Server(t *testing.T) {
 	}
 }
 
+// TestLogInfo_Epoch: the log's epoch stays what it was across a restart and an
+// update of the log's configuration, and changes when the log is deleted and
+// created again.
+func TestLogInfo_Epoch(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{DataDir: t.TempDir()}
+	epoch := func(db *DB) string {
+		t.Helper()
+		info, err := db.LogInfo(ctx)
+		if err != nil || info.Epoch == "" {
+			t.Fatalf("LogInfo = %+v, %v; want an epoch", info, err)
+		}
+		return info.Epoch
+	}
+	db, err := Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppendInternal(t, db, "1")
+	first := epoch(db)
+	_ = db.Close()
+	cfg.LogMaxAge = time.Hour // an update of the log's configuration
+	if db, err = Open(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	if got := epoch(db); got != first {
+		t.Errorf("epoch after a restart = %q; want %q", got, first)
+	}
+	if err := db.js.DeleteStream(ctx, streamNotify); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ensureLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := epoch(db); got == first {
+		t.Errorf("epoch of the log created again = %q, the old one's", got)
+	}
+}
+
 // TestFeed_LogReset recreates the notification log under a running Feed: the new
 // log's sequences start over below the last one delivered, and the feed delivers
 // them instead of waiting for them to pass the old ones (which would leave every

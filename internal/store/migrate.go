@@ -77,6 +77,15 @@ func Migrate(ctx context.Context, from, to Config, logger *slog.Logger) (Migrate
 		}
 		st.Keys += n
 	}
+	// The copy keeps the log's sequences, and so its epoch: persistent sessions and
+	// the history projector resume in it as in the source.
+	info, err := src.LogInfo(ctx)
+	if err != nil {
+		return st, fmt.Errorf("migrate: notification log: %w", err)
+	}
+	if err := dst.setLogEpoch(ctx, info.Epoch); err != nil {
+		return st, fmt.Errorf("migrate: notification log: %w", err)
+	}
 	if st.Notifications, st.FirstSeq, err = copyStream(ctx, src, dst, streamNotify, true, nil); err != nil {
 		return st, fmt.Errorf("migrate: notification log: %w", err)
 	}

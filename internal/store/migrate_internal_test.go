@@ -15,7 +15,8 @@ import (
 
 // TestMigrate_KeepsSequences: Migrate copies the directory and the notification log
 // into an external NATS server with the log's sequences unchanged, also when
-// retention had moved the source's first sequence, and refuses to run twice.
+// retention had moved the source's first sequence, and the log's epoch, and refuses
+// to run twice.
 func TestMigrate_KeepsSequences(t *testing.T) {
 	ctx := context.Background()
 	srcCfg := Config{DataDir: t.TempDir()}
@@ -39,6 +40,10 @@ func TestMigrate_KeepsSequences(t *testing.T) {
 	}
 	if err := s.Purge(ctx, jetstream.WithPurgeSequence(5)); err != nil {
 		t.Fatal(err)
+	}
+	srcInfo, err := src.LogInfo(ctx)
+	if err != nil || srcInfo.Epoch == "" {
+		t.Fatalf("source LogInfo = %+v, %v; want an epoch", srcInfo, err)
 	}
 	// The audit history: three records in one message (a single node's batch), one alone.
 	recs := []AuditRecord{numberedRecord(1), numberedRecord(2), numberedRecord(3)}
@@ -83,8 +88,10 @@ func TestMigrate_KeepsSequences(t *testing.T) {
 		t.Errorf("Org = %+v, %v; want acme", got, err)
 	}
 	info, err := dst.LogInfo(ctx)
-	if err != nil || info.First != 5 || info.Last != 10 {
-		t.Fatalf("LogInfo = %+v, %v; want first 5, last 10", info, err)
+	// The same sequences, so the same epoch: persistent sessions resume in the copy
+	// (and Open's update of the log's configuration kept it).
+	if err != nil || info.First != 5 || info.Last != 10 || info.Epoch != srcInfo.Epoch {
+		t.Fatalf("LogInfo = %+v, %v; want first 5, last 10, epoch %q", info, err, srcInfo.Epoch)
 	}
 	var got []string
 	if _, err := dst.Replay(ctx, []string{"notify.>"}, 6, func(m Message) error {

@@ -26,7 +26,8 @@ type MQTTSession struct {
 	PrincipalID    string             `json:"principalId"`
 	ClientID       string             `json:"clientId"`
 	Subscriptions  []MQTTSubscription `json:"subscriptions,omitempty"`
-	AckFloor       uint64             `json:"ackFloor"` // every matching log message ≤ it is acknowledged
+	AckFloor       uint64             `json:"ackFloor"`           // every matching log message ≤ it is acknowledged
+	LogEpoch       string             `json:"logEpoch,omitempty"` // the LogInfo.Epoch AckFloor counts in
 	Inflight       []MQTTFlight       `json:"inflight,omitempty"`
 	ExpiryInterval time.Duration      `json:"expiryInterval"`
 	DisconnectedAt time.Time          `json:"disconnectedAt,omitzero"` // zero while connected

@@ -20,6 +20,7 @@ func TestMQTTSession_CRUD(t *testing.T) {
 		PrincipalID: "1:4b2d6f8a", ClientID: "client with spaces/ünïcode",
 		Subscriptions:  []store.MQTTSubscription{{Filter: "publish/a/b", QoS: 1, SubID: 7}},
 		AckFloor:       42,
+		LogEpoch:       "2026-11-29T01:08:40.435714946Z",
 		Inflight:       []store.MQTTFlight{{PacketID: 3, Seq: 43, QoS: 2, Released: true}},
 		ExpiryInterval: time.Hour,
 		Updated:        now,
