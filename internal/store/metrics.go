@@ -298,7 +298,7 @@ func (db *DB) MetricsSince(ctx context.Context, after uint64) ([]LatestVM, uint6
 			out = append(out, LatestVM{VMID: vm, Rev: it.rev, Samples: it.samples})
 		}
 	}
-	return out, c.seen
+	return out, c.tombs.seen
 }
 
 // deleteLatest deletes the latest samples of the VMs.
@@ -427,8 +427,7 @@ var errBadLatest = errors.New("malformed latest samples")
 type latestCache struct {
 	mu    sync.Mutex
 	items map[string]latestItem
-	tombs map[string]uint64
-	seen  uint64        // highest revision the watcher has delivered
+	tombs tombstones    // the watcher's position and the local deletes it has not passed
 	local uint64        // highest revision this node wrote
 	wake  chan struct{} // closed when seen advances; nil without waiters
 	names map[string]string
@@ -444,7 +443,6 @@ const maxInterned = 4096
 
 func (c *latestCache) init() {
 	c.items = make(map[string]latestItem)
-	c.tombs = make(map[string]uint64)
 	c.names = make(map[string]string)
 }
 
@@ -520,7 +518,7 @@ func (c *latestCache) put(vm string, rev uint64, samples []Sample, watched bool)
 	if old, ok := c.items[vm]; ok && old.rev >= rev {
 		return
 	}
-	if tomb, ok := c.tombs[vm]; ok && rev <= tomb {
+	if c.tombs.buries(vm, rev) {
 		return
 	}
 	c.items[vm] = latestItem{rev: rev, samples: samples}
@@ -541,24 +539,17 @@ func (c *latestCache) forget(vm string, rev uint64) {
 	if old, ok := c.items[vm]; ok && old.rev <= rev {
 		delete(c.items, vm)
 	}
-	if c.seen < rev {
-		c.tombs[vm] = rev
-	}
+	c.tombs.bury(vm, rev)
 	if rev > c.local {
 		c.local = rev
 	}
 }
 
-// advance records that the watcher delivered rev. Lock held on entry.
+// advance records that the watcher delivered rev, and wakes waitLocal. Lock held
+// on entry.
 func (c *latestCache) advance(rev uint64) {
-	if rev <= c.seen {
+	if !c.tombs.advance(rev) {
 		return
-	}
-	c.seen = rev
-	for vm, tomb := range c.tombs {
-		if tomb <= rev {
-			delete(c.tombs, vm)
-		}
 	}
 	if c.wake != nil {
 		close(c.wake)
@@ -576,7 +567,7 @@ func (c *latestCache) waitLocal(ctx context.Context) {
 	c.mu.Unlock()
 	for {
 		c.mu.Lock()
-		if c.seen >= target {
+		if c.tombs.seen >= target {
 			c.mu.Unlock()
 			return
 		}

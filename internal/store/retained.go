@@ -42,8 +42,7 @@ type retained struct {
 
 	mu    sync.RWMutex
 	items map[string]retainedItem
-	tombs map[string]uint64 // key → revision of a local delete the watcher has not passed
-	seen  uint64            // highest revision the watcher has delivered
+	tombs tombstones        // the watcher's position and the local deletes it has not passed
 	snap  []RetainedMessage // sorted copy of items for Retained; nil after a change
 }
 
@@ -142,7 +141,6 @@ func (db *DB) watchRetained(ctx, watchCtx context.Context, kv jetstream.KeyValue
 	r.kv = kv
 	r.logger = db.logger.With("bucket", bucketRetained)
 	r.items = make(map[string]retainedItem)
-	r.tombs = make(map[string]uint64)
 	w, err := kv.WatchAll(watchCtx)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", bucketRetained, err)
@@ -182,7 +180,7 @@ func (r *retained) apply(e jetstream.KeyValueEntry) {
 	if len(v) <= retainedHeader || v[0] != retainedVersion {
 		r.logger.Warn("ignoring undecodable value", "key", e.Key(), "revision", e.Revision())
 		r.mu.Lock()
-		r.advance(e.Revision())
+		r.tombs.advance(e.Revision())
 		r.mu.Unlock()
 		return
 	}
@@ -200,12 +198,12 @@ func (r *retained) put(rev uint64, m RetainedMessage, watched bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if watched {
-		defer r.advance(rev)
+		defer r.tombs.advance(rev)
 	}
 	if old, ok := r.items[m.Key]; ok && old.rev >= rev {
 		return
 	}
-	if tomb, ok := r.tombs[m.Key]; ok && rev <= tomb {
+	if r.tombs.buries(m.Key, rev) {
 		return
 	}
 	r.items[m.Key] = retainedItem{rev: rev, m: m}
@@ -219,26 +217,12 @@ func (r *retained) remove(key string, rev uint64, watched bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if watched {
-		defer r.advance(rev)
-	} else if r.seen < rev {
-		r.tombs[key] = rev
+		defer r.tombs.advance(rev)
+	} else {
+		r.tombs.bury(key, rev)
 	}
 	if old, ok := r.items[key]; ok && old.rev < rev {
 		delete(r.items, key)
 		r.snap = nil
-	}
-}
-
-// advance records that the watcher has delivered rev and drops the tombstones it has
-// passed. Lock held on entry.
-func (r *retained) advance(rev uint64) {
-	if rev <= r.seen {
-		return
-	}
-	r.seen = rev
-	for key, tomb := range r.tombs {
-		if tomb <= rev {
-			delete(r.tombs, key)
-		}
 	}
 }

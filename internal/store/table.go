@@ -46,8 +46,7 @@ type table[T any] struct {
 
 	mu    sync.RWMutex
 	items map[string]item[T]
-	tombs map[string]uint64 // id → revision of the deleted value; see forget
-	seen  uint64            // highest revision the watcher has delivered
+	tombs tombstones // the watcher's position and the local deletes it has not passed
 }
 
 type item[T any] struct {
@@ -61,7 +60,6 @@ func newTable[T any](kind string, kv jetstream.KeyValue, logger *slog.Logger) *t
 		kv:     kv,
 		logger: logger.With("bucket", kv.Bucket()),
 		items:  make(map[string]item[T]),
-		tombs:  make(map[string]uint64),
 	}
 }
 
@@ -136,13 +134,13 @@ func (t *table[T]) put(id string, rev uint64, v T, watched bool) bool {
 	// The watcher position advances after the checks: advancing first could drop the
 	// tombstone that makes this very event stale.
 	if watched {
-		defer t.advance(rev)
+		defer t.tombs.advance(rev)
 	}
 	old, had := t.items[id]
 	if had && old.rev >= rev {
 		return false
 	}
-	if tomb, ok := t.tombs[id]; ok && rev <= tomb {
+	if t.tombs.buries(id, rev) {
 		return false
 	}
 	t.items[id] = item[T]{rev: rev, v: v}
@@ -160,7 +158,7 @@ func (t *table[T]) put(id string, rev uint64, v T, watched bool) bool {
 func (t *table[T]) remove(id string, rev uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	defer t.advance(rev)
+	defer t.tombs.advance(rev)
 	old, ok := t.items[id]
 	if !ok || old.rev >= rev {
 		return false
@@ -177,9 +175,7 @@ func (t *table[T]) forget(id string, rev uint64) {
 	if old, ok := t.items[id]; ok && old.rev <= rev {
 		t.drop(id, old)
 	}
-	if t.seen < rev {
-		t.tombs[id] = rev
-	}
+	t.tombs.bury(id, rev)
 }
 
 // drop removes id from the cache. Lock held on entry.
@@ -190,18 +186,45 @@ func (t *table[T]) drop(id string, old item[T]) {
 	}
 }
 
-// advance records that the watcher has delivered rev and drops the tombstones it has
-// passed: no older event can follow. Lock held on entry.
-func (t *table[T]) advance(rev uint64) {
-	if rev <= t.seen {
+// tombstones is a watched cache's position in its bucket's watch and the local
+// deletes the watcher has not passed yet: until it delivers a deleted revision it
+// may still deliver that value or an older one, which must not come back (doc.go,
+// Cache). The cache's lock guards it.
+type tombstones struct {
+	byKey map[string]uint64 // key → revision of a local delete
+	seen  uint64            // highest revision the watcher has delivered
+}
+
+// buries reports whether a value of key at rev is no newer than a local delete.
+func (ts *tombstones) buries(key string, rev uint64) bool {
+	tomb, ok := ts.byKey[key]
+	return ok && rev <= tomb
+}
+
+// bury records a local delete of key at rev, unless the watcher has passed rev.
+func (ts *tombstones) bury(key string, rev uint64) {
+	if ts.seen >= rev {
 		return
 	}
-	t.seen = rev
-	for id, tomb := range t.tombs {
+	if ts.byKey == nil {
+		ts.byKey = make(map[string]uint64)
+	}
+	ts.byKey[key] = rev
+}
+
+// advance records that the watcher has delivered rev and drops the tombstones it has
+// passed: no older event can follow. It reports whether the position moved.
+func (ts *tombstones) advance(rev uint64) bool {
+	if rev <= ts.seen {
+		return false
+	}
+	ts.seen = rev
+	for key, tomb := range ts.byKey {
 		if tomb <= rev {
-			delete(t.tombs, id)
+			delete(ts.byKey, key)
 		}
 	}
+	return true
 }
 
 // watch starts the watcher of the bucket. It returns once the watcher delivered the
@@ -273,7 +296,7 @@ func (t *table[T]) apply(e jetstream.KeyValueEntry) (id string, deleted, ok bool
 
 func (t *table[T]) skip(rev uint64) {
 	t.mu.Lock()
-	t.advance(rev)
+	t.tombs.advance(rev)
 	t.mu.Unlock()
 }
 

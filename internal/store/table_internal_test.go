@@ -37,7 +37,6 @@ func TestTable_Ordering(t *testing.T) {
 				kind:   "test",
 				logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 				items:  map[string]item[string]{},
-				tombs:  map[string]uint64{},
 			}
 			for _, s := range tc.steps {
 				switch s.op {
@@ -58,8 +57,8 @@ func TestTable_Ordering(t *testing.T) {
 			if tc.want != "" && (v != tc.want || rev != tc.wantRev) {
 				t.Errorf("after %v: k = %q@%d (present %v); want %q@%d", tc.steps, v, rev, ok, tc.want, tc.wantRev)
 			}
-			if len(tb.tombs) != tc.tombs {
-				t.Errorf("after %v: %d tombstones; want %d", tc.steps, len(tb.tombs), tc.tombs)
+			if len(tb.tombs.byKey) != tc.tombs {
+				t.Errorf("after %v: %d tombstones; want %d", tc.steps, len(tb.tombs.byKey), tc.tombs)
 			}
 		})
 	}
@@ -71,7 +70,6 @@ func TestTable_Index(t *testing.T) {
 	tb := &table[string]{
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		items:  map[string]item[string]{},
-		tombs:  map[string]uint64{},
 		index: func(id string, old, new *string) {
 			if old != nil {
 				deleteIf(idx, *old, id)
