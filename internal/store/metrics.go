@@ -588,48 +588,24 @@ func (c *latestCache) waitLocal(ctx context.Context) {
 // the current values are cached; the goroutine, owned by wg, runs until the watcher
 // stops (watchCtx done or connection closed).
 func (c *latestCache) watch(ctx, watchCtx context.Context, kv jetstream.KeyValue, logger *slog.Logger, wg *sync.WaitGroup) error {
-	w, err := kv.WatchAll(watchCtx)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", kv.Bucket(), err)
-	}
-	ready := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		loaded := false
-		for e := range w.Updates() {
-			if e == nil {
-				if !loaded {
-					loaded = true
-					close(ready)
-				}
-				continue
-			}
-			if e.Operation() != jetstream.KeyValuePut {
-				c.remove(e.Key(), e.Revision())
-				continue
-			}
-			// This node's own writes are cached already (PutSamples): only the
-			// revision needs recording, not a second decoding.
-			if c.holds(e.Key(), e.Revision()) {
-				continue
-			}
-			s, err := c.decode(e.Value())
-			if err != nil {
-				logger.Warn("ignoring undecodable samples", "key", e.Key(), "revision", e.Revision())
-				c.mu.Lock()
-				c.advance(e.Revision())
-				c.mu.Unlock()
-				continue
-			}
-			c.put(e.Key(), e.Revision(), s, true)
+	return watchBucket(ctx, watchCtx, kv, wg, bucketWatch{apply: func(e jetstream.KeyValueEntry, _ bool) {
+		if e.Operation() != jetstream.KeyValuePut {
+			c.remove(e.Key(), e.Revision())
+			return
 		}
-	}()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		_ = w.Stop()
-		return fmt.Errorf("load %s: %w", kv.Bucket(), ctx.Err())
-	}
+		// This node's own writes are cached already (PutSamples): only the
+		// revision needs recording, not a second decoding.
+		if c.holds(e.Key(), e.Revision()) {
+			return
+		}
+		s, err := c.decode(e.Value())
+		if err != nil {
+			logger.Warn("ignoring undecodable samples", "key", e.Key(), "revision", e.Revision())
+			c.mu.Lock()
+			c.advance(e.Revision())
+			c.mu.Unlock()
+			return
+		}
+		c.put(e.Key(), e.Revision(), s, true)
+	}})
 }

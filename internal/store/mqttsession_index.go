@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,45 +79,22 @@ func (x *mqttSessionIndex) watch(ctx, watchCtx context.Context, kv jetstream.Key
 	x.mu.Lock()
 	x.keys, x.gone = make(map[string]uint64), make(map[string]uint64)
 	x.mu.Unlock()
-	w, err := kv.WatchAll(watchCtx, jetstream.MetaOnly())
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", bucketMQTTSessions, err)
+	setReady := func(ready bool) {
+		x.mu.Lock()
+		x.ready = ready
+		x.mu.Unlock()
 	}
-	ready := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer func() {
-			// The watch ended (Close, or the connection closed): from now on
-			// every key may exist.
-			x.mu.Lock()
-			x.ready = false
-			x.mu.Unlock()
-		}()
-		loaded := false
-		for e := range w.Updates() {
-			if e == nil {
-				if !loaded {
-					loaded = true
-					x.mu.Lock()
-					x.ready = true
-					x.mu.Unlock()
-					close(ready)
-				}
-				continue
-			}
+	return watchBucket(ctx, watchCtx, kv, wg, bucketWatch{
+		apply: func(e jetstream.KeyValueEntry, _ bool) {
 			if e.Operation() == jetstream.KeyValuePut {
 				x.put(e.Key(), e.Revision())
 			} else {
 				x.remove(e.Key(), e.Revision())
 			}
-		}
-	}()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		_ = w.Stop()
-		return fmt.Errorf("load %s: %w", bucketMQTTSessions, ctx.Err())
-	}
+		},
+		loaded: func() { setReady(true) },
+		// The watch ended (Close, or the connection closed): from now on every key
+		// may exist.
+		stopped: func() { setReady(false) },
+	}, jetstream.MetaOnly())
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -141,33 +140,7 @@ func (db *DB) watchRetained(ctx, watchCtx context.Context, kv jetstream.KeyValue
 	r.kv = kv
 	r.logger = db.logger.With("bucket", bucketRetained)
 	r.items = make(map[string]retainedItem)
-	w, err := kv.WatchAll(watchCtx)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", bucketRetained, err)
-	}
-	ready := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		loaded := false
-		for e := range w.Updates() {
-			if e == nil {
-				if !loaded {
-					loaded = true
-					close(ready)
-				}
-				continue
-			}
-			r.apply(e)
-		}
-	}()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		_ = w.Stop()
-		return fmt.Errorf("load %s: %w", bucketRetained, ctx.Err())
-	}
+	return watchBucket(ctx, watchCtx, kv, wg, bucketWatch{apply: func(e jetstream.KeyValueEntry, _ bool) { r.apply(e) }})
 }
 
 // apply puts a watch event into the cache.

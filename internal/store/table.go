@@ -231,41 +231,64 @@ func (ts *tombstones) advance(rev uint64) bool {
 // initial values, which are then in the cache; the goroutine it starts, owned by wg,
 // applies later events until the watcher stops (ctx done or connection closed).
 func (t *table[T]) watch(ctx, watchCtx context.Context, wg *sync.WaitGroup) error {
-	w, err := t.kv.WatchAll(watchCtx)
+	return watchBucket(ctx, watchCtx, t.kv, wg, bucketWatch{apply: func(e jetstream.KeyValueEntry, loaded bool) {
+		id, deleted, ok := t.apply(e)
+		if ok && loaded && t.emit != nil {
+			t.emit(Change{Kind: t.kind, ID: id, Deleted: deleted})
+		}
+	}})
+}
+
+// bucketWatch is what watchBucket calls.
+type bucketWatch struct {
+	// apply takes each entry; loaded is false for the bucket's values at the start,
+	// true for the changes after them.
+	apply func(e jetstream.KeyValueEntry, loaded bool)
+	// loaded, if not nil, runs once the values at the start are applied.
+	loaded func()
+	// stopped, if not nil, runs when the watcher stops.
+	stopped func()
+}
+
+// watchBucket starts a watcher of every key of kv (with opts) and returns once its
+// values at the start are applied; the goroutine it starts, owned by wg, applies later
+// changes until the watcher stops (watchCtx done or connection closed). If ctx ends
+// first, the watcher is stopped and the error says so.
+func watchBucket(ctx, watchCtx context.Context, kv jetstream.KeyValue, wg *sync.WaitGroup, bw bucketWatch, opts ...jetstream.WatchOpt) error {
+	w, err := kv.WatchAll(watchCtx, opts...)
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", t.kv.Bucket(), err)
+		return fmt.Errorf("watch %s: %w", kv.Bucket(), err)
 	}
 	ready := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t.run(w, ready)
+		if bw.stopped != nil {
+			defer bw.stopped()
+		}
+		// The updates channel closes when the watcher's subscription ends; a nil
+		// entry marks the end of the values at the start.
+		loaded := false
+		for e := range w.Updates() {
+			if e != nil {
+				bw.apply(e, loaded)
+				continue
+			}
+			if !loaded {
+				loaded = true
+				if bw.loaded != nil {
+					bw.loaded()
+				}
+				close(ready)
+			}
+		}
 	}()
 	select {
 	case <-ready:
 		return nil
 	case <-ctx.Done():
 		_ = w.Stop()
-		return fmt.Errorf("load %s: %w", t.kv.Bucket(), ctx.Err())
-	}
-}
-
-// run applies watch events until the updates channel closes, which the KV watcher does
-// when its subscription ends. ready is closed after the initial values.
-func (t *table[T]) run(w jetstream.KeyWatcher, ready chan struct{}) {
-	loaded := false
-	for e := range w.Updates() {
-		if e == nil {
-			if !loaded {
-				loaded = true
-				close(ready)
-			}
-			continue
-		}
-		id, deleted, ok := t.apply(e)
-		if ok && loaded && t.emit != nil {
-			t.emit(Change{Kind: t.kind, ID: id, Deleted: deleted})
-		}
+		return fmt.Errorf("load %s: %w", kv.Bucket(), ctx.Err())
 	}
 }
 
