@@ -16,19 +16,6 @@ import (
 	"github.com/heraldmq/herald/internal/vcd"
 )
 
-// Sample is one metric value of a VM; the unit follows from the name (VCD-COMPAT §9.2).
-type Sample struct {
-	Name  string
-	Value float64
-	Time  time.Time
-}
-
-// VMSamples is one batch's samples of one VM.
-type VMSamples struct {
-	VMID    string
-	Samples []Sample
-}
-
 // MetricsSettings are the run-time settings of VCD-COMPAT §9.1.
 type MetricsSettings struct {
 	PublishingEnabled bool
@@ -44,8 +31,8 @@ type MetricsSettings struct {
 type MetricsStore interface {
 	MetricsSettings(ctx context.Context) (MetricsSettings, error)
 	SetMetricsSettings(ctx context.Context, s MetricsSettings) error
-	PutSamples(ctx context.Context, batch []VMSamples) error
-	LatestSamples(vmID string) []Sample
+	PutSamples(ctx context.Context, batch []vcd.VMSamples) error
+	LatestSamples(vmID string) []vcd.MetricSample
 }
 
 // maxIntervalSeconds bounds intervalSeconds (HERALD).
@@ -201,7 +188,7 @@ func (a *API) postSamples(w http.ResponseWriter, r *http.Request, c *call) error
 // groupSamples validates in and groups it by VM, in order of first appearance; all
 // samples share one backing array. now stands in for an absent timestamp. Nothing
 // returned shares memory with in.
-func groupSamples(inv Inventory, p vcd.Principal, in []rawSample, now time.Time) ([]VMSamples, error) {
+func groupSamples(inv Inventory, p vcd.Principal, in []rawSample, now time.Time) ([]vcd.VMSamples, error) {
 	if len(in) > maxSamples {
 		return nil, vcd.Errorf(vcd.CodeInvalid, "A batch has at most %d samples.", maxSamples)
 	}
@@ -287,17 +274,17 @@ func groupSamples(inv Inventory, p vcd.Principal, in []rawSample, now time.Time)
 		}
 		names[i] = n
 	}
-	all := make([]Sample, len(in))
-	batch := make([]VMSamples, len(order))
+	all := make([]vcd.MetricSample, len(in))
+	batch := make([]vcd.VMSamples, len(order))
 	off := 0
 	for i, id := range order {
 		n := counts[i]
-		batch[i] = VMSamples{VMID: id, Samples: all[off : off : off+n]}
+		batch[i] = vcd.VMSamples{VMID: id, Samples: all[off : off : off+n]}
 		off += n
 	}
 	for i := range in {
 		b := &batch[idx[i]]
-		b.Samples = append(b.Samples, Sample{Name: names[i], Value: in[i].value, Time: times[i]})
+		b.Samples = append(b.Samples, vcd.MetricSample{Name: names[i], Value: in[i].value, Time: times[i]})
 	}
 	return batch, nil
 }

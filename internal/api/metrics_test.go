@@ -97,7 +97,7 @@ func (f *fakeInventory) VMOwner(vmID string) (api.VApp, bool) {
 type fakeMetrics struct {
 	mu       sync.Mutex
 	settings api.MetricsSettings
-	latest   map[string][]api.Sample
+	latest   map[string][]vcd.MetricSample
 	puts     int
 }
 
@@ -114,7 +114,7 @@ func (f *fakeMetrics) SetMetricsSettings(ctx context.Context, s api.MetricsSetti
 	return nil
 }
 
-func (f *fakeMetrics) PutSamples(ctx context.Context, batch []api.VMSamples) error {
+func (f *fakeMetrics) PutSamples(ctx context.Context, batch []vcd.VMSamples) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.puts++
@@ -124,7 +124,7 @@ func (f *fakeMetrics) PutSamples(ctx context.Context, batch []api.VMSamples) err
 	return nil
 }
 
-func (f *fakeMetrics) LatestSamples(vmID string) []api.Sample {
+func (f *fakeMetrics) LatestSamples(vmID string) []vcd.MetricSample {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.latest[vmID])
@@ -175,7 +175,7 @@ func mustServeMetrics(tb testing.TB) *metricsEnv {
 			"e0000000-0000-4000-8000-0000000000e1": {ID: "e0000000-0000-4000-8000-0000000000e1", OrgID: betaID, Name: "erp",
 				VMs: []api.VM{{ID: betaVM, Name: "b"}}},
 		}},
-		ms: &fakeMetrics{settings: api.MetricsSettings{IntervalSeconds: 20}, latest: map[string][]api.Sample{
+		ms: &fakeMetrics{settings: api.MetricsSettings{IntervalSeconds: 20}, latest: map[string][]vcd.MetricSample{
 			webID: {{Name: "disk.used.latest", Value: 10485760, Time: t0}, {Name: "cpu.usage.average", Value: 33.7, Time: t0}},
 		}},
 	}
@@ -353,7 +353,7 @@ func (b *benchInventory) VMOwner(vmID string) (api.VApp, bool) {
 
 type nopMetrics struct{ fakeMetrics }
 
-func (*nopMetrics) PutSamples(ctx context.Context, batch []api.VMSamples) error { return nil }
+func (*nopMetrics) PutSamples(ctx context.Context, batch []vcd.VMSamples) error { return nil }
 
 // BenchmarkPostSamples measures the API side of ingestion (decode, validate, group by
 // VM) for batches of 1000 samples of 125 VMs × 8 metrics, without the store. Reports

@@ -47,31 +47,19 @@ type VApp struct {
 // VM is a VM of a vApp.
 type VM struct{ ID, Name string }
 
-// Sample is one metric value; the unit follows from the name (notify.LookupMetric).
-type Sample struct {
-	Name  string
-	Value float64
-	Time  time.Time
-}
-
-// VMSamples is the samples of one VM.
-type VMSamples struct {
-	VMID    string
-	Samples []Sample
-}
-
 // Store is what the publisher needs from the store. Settings returns the settings in
 // force (stored, else configured). ClaimInterval succeeds on one node per interval end
 // and returns the revision publication has reached; Since returns the latest samples
-// of the VMs written after a revision, and the revision to record with
-// CompleteInterval. PutSamples is the ingestion the simulator uses.
+// of the VMs written after a revision (slices the caller must not modify), and the
+// revision to record with CompleteInterval. PutSamples is the ingestion the simulator
+// uses.
 type Store interface {
 	Settings(ctx context.Context) (Settings, error)
 	ClaimInterval(ctx context.Context, end time.Time) (from uint64, ok bool, err error)
 	CompleteInterval(ctx context.Context, end time.Time, seq uint64) error
-	Since(ctx context.Context, after uint64) ([]VMSamples, uint64)
+	Since(ctx context.Context, after uint64) ([]vcd.VMSamples, uint64)
 	VApps(ctx context.Context) ([]VApp, error)
-	PutSamples(ctx context.Context, batch []VMSamples) error
+	PutSamples(ctx context.Context, batch []vcd.VMSamples) error
 }
 
 // Notifier stores a notification in the notification log, which delivers it.
@@ -215,8 +203,8 @@ func (p *Publisher) Tick(ctx context.Context, end time.Time) (int, error) {
 
 // publish stores one METRICS message per vApp with samples in latest, in chunks of
 // notifyChunk through a BatchNotifier, else one by one.
-func (p *Publisher) publish(ctx context.Context, vapps []VApp, latest []VMSamples, end time.Time) (int, error) {
-	byVM := make(map[string][]Sample, len(latest))
+func (p *Publisher) publish(ctx context.Context, vapps []VApp, latest []vcd.VMSamples, end time.Time) (int, error) {
+	byVM := make(map[string][]vcd.MetricSample, len(latest))
 	for _, l := range latest {
 		byVM[l.VMID] = l.Samples
 	}

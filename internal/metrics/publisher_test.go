@@ -22,7 +22,7 @@ type fakeStore struct {
 	mu        sync.Mutex
 	settings  metrics.Settings
 	vapps     []metrics.VApp
-	latest    map[string]metrics.VMSamples
+	latest    map[string]vcd.VMSamples
 	revs      map[string]uint64
 	rev       uint64
 	leaseEnd  time.Time
@@ -31,7 +31,7 @@ type fakeStore struct {
 }
 
 func newFakeStore(s metrics.Settings) *fakeStore {
-	return &fakeStore{settings: s, latest: map[string]metrics.VMSamples{}, revs: map[string]uint64{}}
+	return &fakeStore{settings: s, latest: map[string]vcd.VMSamples{}, revs: map[string]uint64{}}
 }
 
 func (f *fakeStore) Settings(ctx context.Context) (metrics.Settings, error) {
@@ -60,10 +60,10 @@ func (f *fakeStore) CompleteInterval(ctx context.Context, end time.Time, seq uin
 	return nil
 }
 
-func (f *fakeStore) Since(ctx context.Context, after uint64) ([]metrics.VMSamples, uint64) {
+func (f *fakeStore) Since(ctx context.Context, after uint64) ([]vcd.VMSamples, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []metrics.VMSamples
+	var out []vcd.VMSamples
 	for id, r := range f.revs {
 		if r > after {
 			out = append(out, f.latest[id])
@@ -78,7 +78,7 @@ func (f *fakeStore) VApps(ctx context.Context) ([]metrics.VApp, error) {
 	return slices.Clone(f.vapps), nil
 }
 
-func (f *fakeStore) PutSamples(ctx context.Context, batch []metrics.VMSamples) error {
+func (f *fakeStore) PutSamples(ctx context.Context, batch []vcd.VMSamples) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, b := range batch {
@@ -256,7 +256,7 @@ func TestPublisher_OnlyVAppsWithSamples(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2025, 3, 14, 9, 35, 0, 0, time.UTC)
 	vm := st.vapps[1].VMs[1]
-	_ = st.PutSamples(ctx, []metrics.VMSamples{{VMID: vm.ID, Samples: []metrics.Sample{{Name: "mem.usage.average", Value: 61.2, Time: t0}}}})
+	_ = st.PutSamples(ctx, []vcd.VMSamples{{VMID: vm.ID, Samples: []vcd.MetricSample{{Name: "mem.usage.average", Value: 61.2, Time: t0}}}})
 	if n, err := p.Tick(ctx, t0); err != nil || n != 1 {
 		t.Fatalf("Tick = %d, %v; want 1", n, err)
 	}
@@ -268,7 +268,7 @@ func TestPublisher_OnlyVAppsWithSamples(t *testing.T) {
 		t.Errorf("next interval without samples: %d messages; want 0", n)
 	}
 	st.settings.Publishing = false
-	_ = st.PutSamples(ctx, []metrics.VMSamples{{VMID: vm.ID, Samples: []metrics.Sample{{Name: "mem.usage.average", Value: 1, Time: t0}}}})
+	_ = st.PutSamples(ctx, []vcd.VMSamples{{VMID: vm.ID, Samples: []vcd.MetricSample{{Name: "mem.usage.average", Value: 1, Time: t0}}}})
 	if n, _ := p.Tick(ctx, t0.Add(2*time.Second)); n != 0 || len(rec.take()) != 0 {
 		t.Errorf("publishing disabled: %d messages", n)
 	}

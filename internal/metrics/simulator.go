@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/heraldmq/herald/internal/vcd"
 )
 
 // simulator produces plausible values of VCD's metric set (VCD-COMPAT §9.2) for each
@@ -46,9 +48,9 @@ func round1(v float64) float64 { return math.Round(v*10) / 10 }
 
 // samples returns one sample of every metric of every VM of vapps at t, and forgets
 // VMs that are gone.
-func (s *simulator) samples(vapps []VApp, t time.Time) []VMSamples {
+func (s *simulator) samples(vapps []VApp, t time.Time) []vcd.VMSamples {
 	seen := make(map[string]bool)
-	var out []VMSamples
+	var out []vcd.VMSamples
 	for _, v := range vapps {
 		for _, vm := range v.VMs {
 			seen[vm.ID] = true
@@ -62,7 +64,7 @@ func (s *simulator) samples(vapps []VApp, t time.Time) []VMSamples {
 			st.mem = s.walk(st.mem, 3, 5, 98)
 			st.used = math.Min(st.provisioned, st.used+s.rnd.Float64()*1024)
 			peak := math.Min(100, st.cpu+s.rnd.Float64()*15)
-			out = append(out, VMSamples{VMID: vm.ID, Samples: []Sample{
+			out = append(out, vcd.VMSamples{VMID: vm.ID, Samples: []vcd.MetricSample{
 				{Name: "cpu.usage.average", Value: round1(st.cpu), Time: t},
 				{Name: "cpu.usagemhz.average", Value: math.Round(st.cpu / 100 * st.mhz), Time: t},
 				{Name: "cpu.usage.maximum", Value: round1(peak), Time: t},

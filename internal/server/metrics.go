@@ -8,6 +8,7 @@ import (
 	"github.com/heraldmq/herald/internal/metrics"
 	"github.com/heraldmq/herald/internal/notify"
 	"github.com/heraldmq/herald/internal/store"
+	"github.com/heraldmq/herald/internal/vcd"
 )
 
 // inventoryStore adapts the store's vApp inventory to the API's (VCD-COMPAT §9.3).
@@ -104,37 +105,11 @@ func (s apiMetrics) SetMetricsSettings(ctx context.Context, x api.MetricsSetting
 	return s.db.SetMetricsSettings(ctx, store.MetricsSettings(x))
 }
 
-// PutSamples converts the batch with one allocation for all its samples.
-func (s apiMetrics) PutSamples(ctx context.Context, batch []api.VMSamples) error {
-	n := 0
-	for _, b := range batch {
-		n += len(b.Samples)
-	}
-	all := make([]store.Sample, n)
-	out := make([]store.VMSamples, len(batch))
-	off := 0
-	for i, b := range batch {
-		ss := all[off : off+len(b.Samples) : off+len(b.Samples)]
-		for j, x := range b.Samples {
-			ss[j] = store.Sample(x)
-		}
-		out[i] = store.VMSamples{VMID: b.VMID, Samples: ss}
-		off += len(b.Samples)
-	}
-	return s.db.PutSamples(ctx, out)
+func (s apiMetrics) PutSamples(ctx context.Context, batch []vcd.VMSamples) error {
+	return s.db.PutSamples(ctx, batch)
 }
 
-func (s apiMetrics) LatestSamples(vmID string) []api.Sample {
-	ss := s.db.LatestSamples(vmID)
-	if ss == nil {
-		return nil
-	}
-	out := make([]api.Sample, len(ss))
-	for i, x := range ss {
-		out[i] = api.Sample(x)
-	}
-	return out
-}
+func (s apiMetrics) LatestSamples(vmID string) []vcd.MetricSample { return s.db.LatestSamples(vmID) }
 
 // publisherStore is metricsStore as metrics.Store.
 type publisherStore struct{ metricsStore }
@@ -153,15 +128,11 @@ func (s publisherStore) CompleteInterval(ctx context.Context, end time.Time, seq
 	return s.db.CompleteMetricsInterval(ctx, end, seq)
 }
 
-func (s publisherStore) Since(ctx context.Context, after uint64) ([]metrics.VMSamples, uint64) {
+func (s publisherStore) Since(ctx context.Context, after uint64) ([]vcd.VMSamples, uint64) {
 	ls, horizon := s.db.MetricsSince(ctx, after)
-	out := make([]metrics.VMSamples, len(ls))
+	out := make([]vcd.VMSamples, len(ls))
 	for i, l := range ls {
-		ss := make([]metrics.Sample, len(l.Samples))
-		for j, x := range l.Samples {
-			ss[j] = metrics.Sample(x)
-		}
-		out[i] = metrics.VMSamples{VMID: l.VMID, Samples: ss}
+		out[i] = vcd.VMSamples{VMID: l.VMID, Samples: l.Samples}
 	}
 	return out, horizon
 }
@@ -178,16 +149,8 @@ func (s publisherStore) VApps(ctx context.Context) ([]metrics.VApp, error) {
 	return out, err
 }
 
-func (s publisherStore) PutSamples(ctx context.Context, batch []metrics.VMSamples) error {
-	out := make([]store.VMSamples, len(batch))
-	for i, b := range batch {
-		ss := make([]store.Sample, len(b.Samples))
-		for j, x := range b.Samples {
-			ss[j] = store.Sample(x)
-		}
-		out[i] = store.VMSamples{VMID: b.VMID, Samples: ss}
-	}
-	return s.db.PutSamples(ctx, out)
+func (s publisherStore) PutSamples(ctx context.Context, batch []vcd.VMSamples) error {
+	return s.db.PutSamples(ctx, batch)
 }
 
 // metricsNotifier is the publisher's metrics.BatchNotifier: one interval's METRICS

@@ -46,26 +46,12 @@ type metricsState struct {
 	lease    jetstream.KeyValue
 }
 
-// Sample is one metric value of a VM. The unit follows from the name (VCD-COMPAT §9.2)
-// and is not stored.
-type Sample struct {
-	Name  string
-	Value float64
-	Time  time.Time
-}
-
-// VMSamples is a batch's samples of one VM.
-type VMSamples struct {
-	VMID    string
-	Samples []Sample
-}
-
 // LatestVM is the latest value of each metric of one VM and the revision that wrote
 // it. Samples is shared with the cache and must not be modified.
 type LatestVM struct {
 	VMID    string
 	Rev     uint64
-	Samples []Sample
+	Samples []vcd.MetricSample
 }
 
 // MetricsSettings are the run-time metrics settings of VCD-COMPAT §9.1, shared by every
@@ -138,12 +124,12 @@ func (db *DB) SetMetricsSettings(ctx context.Context, s MetricsSettings) error {
 // holds; a VM whose write lost a race is merged again from KV. It returns once every
 // write is stored, and the cache holds them. It does not check that the VMs exist or
 // the names are valid: the caller did.
-func (db *DB) PutSamples(ctx context.Context, batch []VMSamples) error {
+func (db *DB) PutSamples(ctx context.Context, batch []vcd.VMSamples) error {
 	c := &db.metrics.latest
 	type pending struct {
 		vm     string
-		add    []Sample
-		merged []Sample
+		add    []vcd.MetricSample
+		merged []vcd.MetricSample
 		fut    jetstream.PubAckFuture
 	}
 	// One allocation each for the encoded values and the merged sample lists of the
@@ -152,7 +138,7 @@ func (db *DB) PutSamples(ctx context.Context, batch []VMSamples) error {
 	// bound of the merged ones (assuming the longest name for every sample made this
 	// allocation most of ingestion's garbage).
 	size, count := 0, 0
-	encoded := func(ss []Sample) {
+	encoded := func(ss []vcd.MetricSample) {
 		for _, s := range ss {
 			size += 1 + min(len(s.Name), maxNameLen) + 8 + binary.MaxVarintLen64
 		}
@@ -167,7 +153,7 @@ func (db *DB) PutSamples(ctx context.Context, batch []VMSamples) error {
 	}
 	c.mu.Unlock()
 	buf := make([]byte, 0, size)
-	all := make([]Sample, 0, count)
+	all := make([]vcd.MetricSample, 0, count)
 	ps := make([]pending, len(batch))
 	for i, b := range batch {
 		cur, rev := c.get(b.VMID)
@@ -213,10 +199,10 @@ func (db *DB) PutSamples(ctx context.Context, batch []VMSamples) error {
 
 // putOne merges add into VM vm's latest samples read from KV and writes them with
 // compare-and-set, retrying after a concurrent change.
-func (db *DB) putOne(ctx context.Context, vm string, add []Sample) error {
+func (db *DB) putOne(ctx context.Context, vm string, add []vcd.MetricSample) error {
 	kv := db.metrics.latestKV
 	for attempt := 1; ; attempt++ {
-		var cur []Sample
+		var cur []vcd.MetricSample
 		var rev uint64
 		e, err := kv.Get(ctx, vm)
 		switch {
@@ -255,7 +241,7 @@ func (db *DB) putOne(ctx context.Context, vm string, add []Sample) error {
 
 // mergeSamples appends to dst the samples of cur with those of add merged in: a sample
 // replaces the one of the same name unless that one is newer; new names come last.
-func mergeSamples(dst, cur, add []Sample) []Sample {
+func mergeSamples(dst, cur, add []vcd.MetricSample) []vcd.MetricSample {
 	start := len(dst)
 	dst = append(dst, cur...)
 	for _, s := range add {
@@ -278,7 +264,7 @@ func mergeSamples(dst, cur, add []Sample) []Sample {
 
 // LatestSamples returns the latest value of each metric of VM vmID, from memory; nil
 // when it has none. The slice is shared and must not be modified.
-func (db *DB) LatestSamples(vmID string) []Sample {
+func (db *DB) LatestSamples(vmID string) []vcd.MetricSample {
 	s, _ := db.metrics.latest.get(vmID)
 	return s
 }
@@ -404,7 +390,7 @@ const latestVersion = 1
 // encodeLatest appends the binary form of samples to dst: the version, the count, then
 // per sample the name's length (one byte) and bytes, the value's IEEE 754 bits (little
 // endian) and the time in Unix nanoseconds (varint).
-func encodeLatest(dst []byte, samples []Sample) []byte {
+func encodeLatest(dst []byte, samples []vcd.MetricSample) []byte {
 	dst = append(dst, latestVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(samples)))
 	for _, s := range samples {
@@ -435,7 +421,7 @@ type latestCache struct {
 
 type latestItem struct {
 	rev     uint64
-	samples []Sample
+	samples []vcd.MetricSample
 }
 
 // maxInterned bounds the interned metric names.
@@ -448,7 +434,7 @@ func (c *latestCache) init() {
 
 // decode parses a stored value. Names are interned: a watcher decodes every write of
 // every node, and the set of names is small.
-func (c *latestCache) decode(b []byte) ([]Sample, error) {
+func (c *latestCache) decode(b []byte) ([]vcd.MetricSample, error) {
 	if len(b) < 1 || b[0] != latestVersion {
 		return nil, errBadLatest
 	}
@@ -458,7 +444,7 @@ func (c *latestCache) decode(b []byte) ([]Sample, error) {
 		return nil, errBadLatest
 	}
 	b = b[k:]
-	out := make([]Sample, n)
+	out := make([]vcd.MetricSample, n)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range out {
@@ -481,12 +467,12 @@ func (c *latestCache) decode(b []byte) ([]Sample, error) {
 			return nil, errBadLatest
 		}
 		b = b[8+k:]
-		out[i] = Sample{Name: name, Value: v, Time: time.Unix(0, t).UTC()}
+		out[i] = vcd.MetricSample{Name: name, Value: v, Time: time.Unix(0, t).UTC()}
 	}
 	return out, nil
 }
 
-func (c *latestCache) get(vm string) ([]Sample, uint64) {
+func (c *latestCache) get(vm string) ([]vcd.MetricSample, uint64) {
 	c.mu.Lock()
 	it := c.items[vm]
 	c.mu.Unlock()
@@ -507,7 +493,7 @@ func (c *latestCache) holds(vm string, rev uint64) bool {
 
 // put caches samples at rev unless the cache holds rev or newer, or a local delete at
 // rev or later. Local writes (watched false) advance local.
-func (c *latestCache) put(vm string, rev uint64, samples []Sample, watched bool) {
+func (c *latestCache) put(vm string, rev uint64, samples []vcd.MetricSample, watched bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if watched {

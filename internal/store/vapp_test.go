@@ -72,7 +72,7 @@ func TestVApp_CRUD(t *testing.T) {
 	// Remove a VM: its samples go too; add one.
 	vm0, vm1 := shop.VMs[0].ID, shop.VMs[1].ID
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	if err := db.PutSamples(ctx, []store.VMSamples{{VMID: vm1, Samples: []store.Sample{{Name: "cpu.usage.average", Value: 1, Time: now}}}}); err != nil {
+	if err := db.PutSamples(ctx, []vcd.VMSamples{{VMID: vm1, Samples: []vcd.MetricSample{{Name: "cpu.usage.average", Value: 1, Time: now}}}}); err != nil {
 		t.Fatal(err)
 	}
 	upd, err := db.UpdateVApp(ctx, shop.ID, func(v *store.VApp) error {
@@ -113,19 +113,19 @@ func TestVApp_RestartAndOtherNode(t *testing.T) {
 	v := mustCreateVApp(t, a, invOrg, "shop", "web-01")
 	vm := v.VMs[0].ID
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	want := []store.Sample{{Name: "cpu.usage.average", Value: 33.7, Time: now}, {Name: "disk.used.latest", Value: 10485760, Time: now}}
-	if err := a.PutSamples(ctx, []store.VMSamples{{VMID: vm, Samples: want}}); err != nil {
+	want := []vcd.MetricSample{{Name: "cpu.usage.average", Value: 33.7, Time: now}, {Name: "disk.used.latest", Value: 10485760, Time: now}}
+	if err := a.PutSamples(ctx, []vcd.VMSamples{{VMID: vm, Samples: want}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "vApp on node b", func() bool { _, ok := b.VMOwner(vm); return ok })
 	waitFor(t, "samples on node b", func() bool { return cmp.Equal(b.LatestSamples(vm), want) })
 
 	// A newer sample replaces the stored one; an older one does not.
-	later := []store.Sample{{Name: "cpu.usage.average", Value: 50, Time: now.Add(time.Second)}, {Name: "disk.used.latest", Value: 1, Time: now.Add(-time.Second)}}
-	if err := b.PutSamples(ctx, []store.VMSamples{{VMID: vm, Samples: later}}); err != nil {
+	later := []vcd.MetricSample{{Name: "cpu.usage.average", Value: 50, Time: now.Add(time.Second)}, {Name: "disk.used.latest", Value: 1, Time: now.Add(-time.Second)}}
+	if err := b.PutSamples(ctx, []vcd.VMSamples{{VMID: vm, Samples: later}}); err != nil {
 		t.Fatal(err)
 	}
-	want2 := []store.Sample{later[0], want[1]}
+	want2 := []vcd.MetricSample{later[0], want[1]}
 	if got := b.LatestSamples(vm); !cmp.Equal(got, want2) {
 		t.Errorf("merged = %v; want %v", got, want2)
 	}
@@ -134,7 +134,7 @@ func TestVApp_RestartAndOtherNode(t *testing.T) {
 	dir := t.TempDir()
 	db := MustOpen(t, func(c *store.Config) { c.DataDir = dir })
 	v = mustCreateVApp(t, db, invOrg, "shop", "web-01")
-	if err := db.PutSamples(ctx, []store.VMSamples{{VMID: v.VMs[0].ID, Samples: want}}); err != nil {
+	if err := db.PutSamples(ctx, []vcd.VMSamples{{VMID: v.VMs[0].ID, Samples: want}}); err != nil {
 		t.Fatal(err)
 	}
 	_ = db.Close()
@@ -159,9 +159,9 @@ func TestMetrics_ConcurrentPuts(t *testing.T) {
 		go func() {
 			var err error
 			for round := range 20 {
-				var batch []store.VMSamples
+				var batch []vcd.VMSamples
 				for _, vm := range v.VMs {
-					batch = append(batch, store.VMSamples{VMID: vm.ID, Samples: []store.Sample{
+					batch = append(batch, vcd.VMSamples{VMID: vm.ID, Samples: []vcd.MetricSample{
 						{Name: fmt.Sprintf("disk.read.average.%d", i), Value: float64(round), Time: now.Add(time.Duration(round) * time.Millisecond)}}})
 				}
 				if err = db.PutSamples(ctx, batch); err != nil {
@@ -197,7 +197,7 @@ func TestMetrics_Lease(t *testing.T) {
 	t0 := time.Date(2025, 3, 14, 9, 35, 0, 0, time.UTC)
 	put := func(db *store.DB, val float64) {
 		t.Helper()
-		if err := db.PutSamples(ctx, []store.VMSamples{{VMID: vm, Samples: []store.Sample{{Name: "cpu.usage.average", Value: val, Time: t0}}}}); err != nil {
+		if err := db.PutSamples(ctx, []vcd.VMSamples{{VMID: vm, Samples: []vcd.MetricSample{{Name: "cpu.usage.average", Value: val, Time: t0}}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -282,14 +282,14 @@ func BenchmarkPutSamples(b *testing.B) {
 	ids = ids[:vms]
 	metrics := []string{"cpu.usage.average", "cpu.usagemhz.average", "cpu.usage.maximum", "mem.usage.average",
 		"disk.provisioned.latest", "disk.used.latest", "disk.read.average", "disk.write.average"}
-	batch := make([]store.VMSamples, vms)
+	batch := make([]vcd.VMSamples, vms)
 	now := time.Now()
 	for i, id := range ids {
-		s := make([]store.Sample, perVM)
+		s := make([]vcd.MetricSample, perVM)
 		for j := range s {
-			s[j] = store.Sample{Name: metrics[j], Value: float64(j), Time: now}
+			s[j] = vcd.MetricSample{Name: metrics[j], Value: float64(j), Time: now}
 		}
-		batch[i] = store.VMSamples{VMID: id, Samples: s}
+		batch[i] = vcd.VMSamples{VMID: id, Samples: s}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

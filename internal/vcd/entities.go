@@ -124,3 +124,17 @@ func (s ServiceAccount) Clone() ServiceAccount {
 	s.Subscribe = slices.Clone(s.Subscribe)
 	return s
 }
+
+// MetricSample is one metric value of a VM; the unit follows from the name
+// (VCD-COMPAT §9.2) and is not stored.
+type MetricSample struct {
+	Name  string
+	Value float64
+	Time  time.Time
+}
+
+// VMSamples is one batch's samples of one VM.
+type VMSamples struct {
+	VMID    string
+	Samples []MetricSample
+}
