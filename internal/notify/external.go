@@ -104,6 +104,21 @@ type eventJSON struct {
 	} `json:"eventProperties"`
 }
 
+// decodeOneJSON decodes b, one JSON value, into v (unknown keys ignored), and
+// refuses data after it; errors, naming what as what b should be, have code
+// vcd.CodeInvalid.
+func decodeOneJSON(b []byte, v any, what string) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return vcd.Errorf(vcd.CodeInvalid, "malformed %s JSON: %v", what, err)
+	}
+	// Not dec.More(), which is false before a closing bracket or brace.
+	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) > 0 {
+		return vcd.Errorf(vcd.CodeInvalid, "malformed %s JSON: data after the object", what)
+	}
+	return nil
+}
+
 // DecodeEventJSON decodes an Event in VCD's legacy JSON naming
 // (application/vnd.vmware.admin.event+json, VCD-COMPAT §8.3):
 // {"type":…,"serviceNamespace":…,"success":true,"typeFull":…,"owner":{…},"user":{…},
@@ -111,12 +126,8 @@ type eventJSON struct {
 // ignored. It validates the result (Validate); errors have code vcd.CodeInvalid.
 func DecodeEventJSON(b []byte) (EventBody, error) {
 	var x eventJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&x); err != nil {
-		return EventBody{}, vcd.Errorf(vcd.CodeInvalid, "malformed Event JSON: %v", err)
-	}
-	if dec.More() {
-		return EventBody{}, vcd.Errorf(vcd.CodeInvalid, "malformed Event JSON: data after the object")
+	if err := decodeOneJSON(b, &x, "Event"); err != nil {
+		return EventBody{}, err
 	}
 	e := EventBody{Type: x.Type, ServiceNamespace: x.ServiceNamespace, Success: true,
 		TypeFull: x.TypeFull, Owner: x.Owner, User: x.User}

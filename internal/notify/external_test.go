@@ -85,6 +85,7 @@ func TestDecodeEvent_Rejects(t *testing.T) {
 		{"XMLBadSuccess", notify.DecodeEventXML, `<Event type="a" serviceNamespace="b" success="yes"/>`, "not a boolean"},
 		{"JSONMalformed", notify.DecodeEventJSON, `{"type":`, "malformed Event JSON"},
 		{"JSONTrailing", notify.DecodeEventJSON, `{"type":"a","serviceNamespace":"b"} {}`, "data after"},
+		{"JSONTrailingBrace", notify.DecodeEventJSON, `{"type":"a","serviceNamespace":"b"}}`, "data after"},
 		{"JSONPropertyNotString", notify.DecodeEventJSON, `{"type":"a","serviceNamespace":"b","eventProperties":{"eventProperty":[{"name":"n","value":1}]}}`, "malformed Event JSON"},
 		{"TypeEmpty", notify.DecodeEventXML, `<Event type="" serviceNamespace="b"/>`, "type must be 1 to 128 characters, not 0"},
 		{"TypeTooLong", notify.DecodeEventXML, `<Event type="` + long(129) + `" serviceNamespace="b"/>`, "type must be 1 to 128 characters, not 129"},

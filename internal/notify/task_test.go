@@ -224,6 +224,7 @@ func TestDecodeTask_Rejects(t *testing.T) {
 		{"XMLStatus", notify.DecodeTaskXML, `<Task name="t" status="paused"/>`, `status "paused"`},
 		{"JSONMalformed", notify.DecodeTaskJSON, `{"name":`, "malformed Task JSON"},
 		{"JSONTrailing", notify.DecodeTaskJSON, `{"name":"t","status":"queued"}x`, "data after"},
+		{"JSONTrailingBracket", notify.DecodeTaskJSON, "{\"name\":\"t\",\"status\":\"queued\"}\n]", "data after"},
 		{"JSONProgressFraction", notify.DecodeTaskJSON, `{"name":"t","status":"queued","progress":4.5}`, "malformed Task JSON"},
 		{"JSONProgressRange", notify.DecodeTaskJSON, `{"name":"t","status":"queued","progress":-3}`, "progress -3"},
 		{"JSONNoName", notify.DecodeTaskJSON, `{"status":"queued"}`, "name is required"},

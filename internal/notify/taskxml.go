@@ -1,8 +1,6 @@
 package notify
 
 import (
-	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"strconv"
 	"strings"
@@ -185,12 +183,8 @@ type taskInJSON struct {
 // vcd.CodeInvalid.
 func DecodeTaskJSON(b []byte) (Task, error) {
 	var x taskInJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&x); err != nil {
-		return Task{}, vcd.Errorf(vcd.CodeInvalid, "malformed Task JSON: %v", err)
-	}
-	if dec.More() {
-		return Task{}, vcd.Errorf(vcd.CodeInvalid, "malformed Task JSON: data after the object")
+	if err := decodeOneJSON(b, &x, "Task"); err != nil {
+		return Task{}, err
 	}
 	t := Task{Name: x.Name, Status: x.Status, Operation: x.Operation, OperationName: x.OperationName,
 		ServiceNamespace: x.ServiceNamespace, Owner: x.Owner, User: x.User}
