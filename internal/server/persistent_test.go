@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -303,6 +306,55 @@ func TestEndToEnd_PersistentInflight(t *testing.T) {
 	}
 	c.receiveAll(more)
 	c.expectNothing()
+}
+
+// TestEndToEnd_PersistentLogReset: a session that was offline while the notification
+// log was deleted and created again (its files removed while herald was down), and
+// the new log grew past the session's ack floor, resumes from the new log's first
+// message, and the CONNACK says why.
+func TestEndToEnd_PersistentLogReset(t *testing.T) {
+	f := newPersistFixture(t)
+	tok := f.token(t)
+	c := f.dialRaw(t, mqtt.Version5)
+	c.connect(tok, "away", false)
+	c.subscribe(1, topic.Publish(f.org, f.alice))
+	c.receiveAll(f.publish(t, 3))
+	c.disconnect()
+
+	if err := f.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	removeStream(t, f.dir, "NOTIFY")
+	f.cfg.MQTT.Addr = "127.0.0.1:0"
+	f.s = MustRunServer(t, f.cfg)
+	ids := f.publish(t, 10) // the new log's first sequences, past the old floor
+	c = f.dialRaw(t, mqtt.Version5)
+	ack := c.connect(tok, "away", false)
+	if !ack.SessionPresent || ack.Props == nil || !strings.Contains(ack.Props.ReasonString, "reset") {
+		t.Errorf("CONNACK %+v; want session present and a Reason String about the reset", ack)
+	}
+	c.receiveAll(ids)
+	c.expectNothing()
+}
+
+// removeStream deletes the files of the JetStream stream name under the data
+// directory dir of a stopped herald.
+func removeStream(t *testing.T, dir, name string) {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == name && filepath.Base(filepath.Dir(path)) == "streams" {
+			found = append(found, path)
+			return filepath.SkipDir
+		}
+		return err
+	})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("stream %s under %s: %v, %v; want one directory", name, dir, found, err)
+	}
+	if err := os.RemoveAll(found[0]); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestPerf_BacklogReplay measures the replay of a 100,000-message backlog to one
