@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -335,6 +336,30 @@ func TestEndToEnd_PersistentLogReset(t *testing.T) {
 	}
 	c.receiveAll(ids)
 	c.expectNothing()
+
+	// The history projector read the new log from its start too: every event of it
+	// has its audit record.
+	admin := newClient(t, f.s)
+	if code, _ := admin.login("administrator@System", adminPassword); code != http.StatusOK {
+		t.Fatalf("admin login = %d", code)
+	}
+	path := "/cloudapi/1.0.0/auditTrail?pageSize=128&filter=" + url.QueryEscape("eventType==com/vmware/vcloud/event/user/modify")
+	within(t, 15*time.Second, "audit records of the new log's events", func() bool {
+		page := admin.mustJSON(http.MethodGet, path, "", http.StatusOK)
+		values, _ := page["values"].([]any)
+		have := map[string]bool{}
+		for _, v := range values {
+			if id, _ := v.(map[string]any)["eventId"].(string); id != "" {
+				have[strings.TrimPrefix(id, "urn:vcloud:audit:")] = true
+			}
+		}
+		for _, id := range ids {
+			if !have[id] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // removeStream deletes the files of the JetStream stream name under the data

@@ -187,8 +187,9 @@
 // JetStream's ten-minute duplicate window would hold three million ids.) ProjectHistory projects NOTIFY's publish.> subjects from the messages
 // this node's Feed delivers, with no consumer of its own, and reads from the log only
 // what it did not get that way; each record names its notification's sequence
-// (header Herald-Log-Seq), so projection resumes after the highest one after a restart
-// and loses nothing. Every node projects every notification; IDs keep each record once.
+// (header Herald-Log-Seq) and its log's epoch (Herald-Log-Epoch), so projection resumes
+// after the highest one of the log after a restart, or from the start of a log created
+// again meanwhile, and loses nothing. Every node projects every notification; IDs keep each record once.
 //
 // Every node keeps a query index of HISTORY in memory (about 120 bytes a record, no
 // body): Open loads it with a headers-only ordered consumer; in a cluster a goroutine

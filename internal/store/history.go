@@ -114,12 +114,12 @@ func (db *DB) ensureHistory(ctx context.Context) error {
 // over-long field is vcd.CodeInvalid; failing to reach JetStream is
 // vcd.CodeUnavailable.
 func (db *DB) AppendAudit(ctx context.Context, rec AuditRecord) (seq uint64, dup bool, err error) {
-	return db.storeAudit(ctx, &rec, 0)
+	return db.storeAudit(ctx, &rec, 0, "")
 }
 
-// storeAudit is AppendAudit for a record projected from the log message logSeq (0:
-// none).
-func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64) (seq uint64, dup bool, err error) {
+// storeAudit is AppendAudit for a record projected from the message logSeq (0: none)
+// of the log of epoch (LogInfo.Epoch).
+func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64, epoch string) (seq uint64, dup bool, err error) {
 	h := &db.history
 	if h.direct {
 		h.writeMu.Lock()
@@ -128,7 +128,7 @@ func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64) (
 			return 0, false, err
 		}
 	}
-	m, seq, err := db.auditMsg(rec, logSeq)
+	m, seq, err := db.auditMsg(rec, logSeq, epoch)
 	if err != nil || m == nil {
 		return seq, err == nil, err
 	}
@@ -140,7 +140,7 @@ func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64) (
 		return 0, false, err
 	}
 	if h.direct && !ack.Duplicate {
-		db.indexAppended(makeRef(ack.Sequence, 0), rec, logSeq)
+		db.indexAppended(makeRef(ack.Sequence, 0), rec, logSeq, epoch)
 	}
 	return ack.Sequence, ack.Duplicate, nil
 }
@@ -148,15 +148,15 @@ func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64) (
 // auditMsg validates rec (lowercasing its UUIDs) and returns the message that stores
 // it alone, or a nil message and the sequence of the record this node's index already
 // holds under rec's ID and time.
-func (db *DB) auditMsg(rec *AuditRecord, logSeq uint64) (*nats.Msg, uint64, error) {
+func (db *DB) auditMsg(rec *AuditRecord, logSeq uint64, epoch string) (*nats.Msg, uint64, error) {
 	if seq, known, err := db.knownAudit(rec); err != nil || known {
 		return nil, seq, err
 	}
-	return db.recordMsg(rec, logSeq), 0, nil
+	return db.recordMsg(rec, logSeq, epoch), 0, nil
 }
 
 // recordMsg returns the message that stores rec, validated, alone.
-func (db *DB) recordMsg(rec *AuditRecord, logSeq uint64) *nats.Msg {
+func (db *DB) recordMsg(rec *AuditRecord, logSeq uint64, epoch string) *nats.Msg {
 	m := &nats.Msg{
 		Subject: HistorySubjectPrefix + subjectToken(rec.OrgID) + "." + subjectToken(rec.UserID),
 		Data:    rec.Data,
@@ -168,10 +168,20 @@ func (db *DB) recordMsg(rec *AuditRecord, logSeq uint64) *nats.Msg {
 		// duplicate window costs about 100 bytes of memory for the window's length.
 		m.Header[jetstream.MsgIDHeader] = []string{rec.ID}
 	}
-	if logSeq > 0 {
-		m.Header[hdrLogSeq] = []string{strconv.FormatUint(logSeq, 10)}
-	}
+	setLogPos(m.Header, logSeq, epoch)
 	return m
+}
+
+// setLogPos names, in a history message's headers, the log message seq (0: none) of
+// the log of epoch that its (last) record was projected from.
+func setLogPos(h nats.Header, seq uint64, epoch string) {
+	if seq == 0 {
+		return
+	}
+	h[hdrLogSeq] = []string{strconv.FormatUint(seq, 10)}
+	if epoch != "" {
+		h[hdrLogEpoch] = []string{epoch}
+	}
 }
 
 // knownAudit validates rec (lowercasing its UUIDs) and reports whether this node's
@@ -195,13 +205,13 @@ const (
 // batchMsg returns the message that stores recs[i] for each i of part (validated, at
 // least two) together: one hdrAudit value per record, in part's order, each with the
 // size of its Data, the Data one after the other as the body, and the highest of
-// their logSeqs as hdrLogSeq. The
+// their logSeqs as hdrLogSeq, with epoch as hdrLogEpoch. The
 // subject names the org and user the records share, "_" where they differ. Only a
 // single node writes them: a record in a cluster needs a message of its own, whose
 // Nats-Msg-Id de-duplicates it between nodes. The body is the records' Data itself
 // when they lie back to back in one buffer (AuditFunc), a copy otherwise; scratch is
 // a buffer for the header values, kept between calls.
-func batchMsg(recs []AuditRecord, logSeqs []uint64, part []int, scratch *[]byte) *nats.Msg {
+func batchMsg(recs []AuditRecord, logSeqs []uint64, epoch string, part []int, scratch *[]byte) *nats.Msg {
 	org, user := recs[part[0]].OrgID, recs[part[0]].UserID
 	size, last, hdr := 0, uint64(0), 0
 	for _, i := range part {
@@ -244,9 +254,7 @@ func batchMsg(recs []AuditRecord, logSeqs []uint64, part []int, scratch *[]byte)
 		Data:    data,
 		Header:  nats.Header{hdrAudit: vals},
 	}
-	if last > 0 {
-		m.Header[hdrLogSeq] = []string{strconv.FormatUint(last, 10)}
-	}
+	setLogPos(m.Header, last, epoch)
 	return m
 }
 
@@ -299,8 +307,9 @@ func (rec *AuditRecord) texts() [7]string {
 // invalid is passed to refused (with its index) and skipped. Any other failure is
 // returned (vcd.CodeUnavailable or, for a message too large, vcd.CodeInvalid): some
 // records may then be stored, and appending them again is safe because ids
-// de-duplicate. logSeqs holds the log sequence each record was projected from.
-func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []uint64, refused func(i int, err error)) error {
+// de-duplicate. logSeqs holds the sequence each record was projected from in the
+// log of epoch.
+func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []uint64, epoch string, refused func(i int, err error)) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -348,9 +357,9 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 		todo = todo[n:]
 		var m *nats.Msg
 		if n == 1 {
-			m = db.recordMsg(&recs[part[0]], logSeqs[part[0]])
+			m = db.recordMsg(&recs[part[0]], logSeqs[part[0]], epoch)
 		} else {
-			m = batchMsg(recs, logSeqs, part, &h.enc)
+			m = batchMsg(recs, logSeqs, epoch, part, &h.enc)
 		}
 		f, e := db.js.PublishMsgAsync(m)
 		if e != nil {
@@ -371,7 +380,7 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 			// record whose outcome is unknown would hide that record from the index.
 			if h.direct && !failed && !ack.Duplicate {
 				for slot, i := range s.recs {
-					db.indexAppended(makeRef(ack.Sequence, slot), &recs[i], logSeqs[i])
+					db.indexAppended(makeRef(ack.Sequence, slot), &recs[i], logSeqs[i], epoch)
 				}
 			}
 			continue

@@ -40,7 +40,7 @@ func TestAppendAudits_SharedMessages(t *testing.T) {
 		recs, logSeqs = append(recs, r), append(logSeqs, uint64(i+1))
 	}
 	recs, logSeqs = append(recs, recs[5]), append(logSeqs, 0)
-	if err := db.appendAudits(ctx, recs, logSeqs, func(i int, err error) { t.Errorf("record %d refused: %v", i, err) }); err != nil {
+	if err := db.appendAudits(ctx, recs, logSeqs, "epoch-1", func(i int, err error) { t.Errorf("record %d refused: %v", i, err) }); err != nil {
 		t.Fatal(err)
 	}
 	// 0-63, 64-99, 100 alone, 101-164, 165-228, 229-292, 293-299.
@@ -96,8 +96,11 @@ func TestAppendAudits_SharedMessages(t *testing.T) {
 	}
 	defer db.Close()
 	check(db)
-	if got := db.history.ix.lastLogSeq(); got != n {
-		t.Errorf("loaded index names log sequences up to %d; want %d", got, n)
+	if got := db.history.ix.projected("epoch-1"); got != n {
+		t.Errorf("loaded index names sequences of log epoch-1 up to %d; want %d", got, n)
+	}
+	if got := db.history.ix.projected("epoch-2"); got != 0 {
+		t.Errorf("loaded index names sequences of log epoch-2 up to %d; want 0", got)
 	}
 	r := recs[42]
 	if seq, dup, err := db.AppendAudit(ctx, r); err != nil || !dup || seq != 1 {

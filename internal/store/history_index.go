@@ -62,11 +62,11 @@ func (h *history) inBatch(rec *AuditRecord) bool {
 	return false
 }
 
-// indexAppended adds rec, just stored at ref from the log message logSeq (0: none),
-// to the index. writeMu held on entry.
-func (db *DB) indexAppended(ref recordRef, rec *AuditRecord, logSeq uint64) {
+// indexAppended adds rec, just stored at ref from the message logSeq (0: none) of the
+// log of epoch, to the index. writeMu held on entry.
+func (db *DB) indexAppended(ref recordRef, rec *AuditRecord, logSeq uint64, epoch string) {
 	db.history.ix.add(ref, rec)
-	db.history.ix.noteLogSeq(logSeq)
+	db.history.ix.noteLogSeq(logSeq, epoch)
 }
 
 // markStale notes that an append's outcome is unknown, so that the index must read
@@ -200,26 +200,35 @@ type auditIndex struct {
 	syms symTable
 	ids  idTable   // position by record id, for has
 	last recordRef // highest reference added
-	// logSeq is the highest log sequence a record names (hdrLogSeq).
-	logSeq atomic.Uint64
+	// logSeqs holds, by the epoch of the notification log (hdrLogEpoch; "" for
+	// records of versions that named none), the highest log sequence a record names
+	// (hdrLogSeq). Guarded by logMu.
+	logMu   sync.Mutex
+	logSeqs map[string]uint64
 }
 
-// sawLogSeq notes the hdrLogSeq value of an indexed record.
-func (ix *auditIndex) sawLogSeq(v string) {
-	n, err := strconv.ParseUint(v, 10, 64)
+// sawLogSeq notes the hdrLogSeq and hdrLogEpoch values of an indexed message.
+func (ix *auditIndex) sawLogSeq(seq, epoch string) {
+	n, err := strconv.ParseUint(seq, 10, 64)
 	if err != nil {
 		return // none (a record of an earlier version, or AppendAudit's)
 	}
-	ix.noteLogSeq(n)
+	ix.noteLogSeq(n, epoch)
 }
 
-// noteLogSeq notes that an indexed record was projected from log sequence n.
-func (ix *auditIndex) noteLogSeq(n uint64) {
-	for {
-		cur := ix.logSeq.Load()
-		if n <= cur || ix.logSeq.CompareAndSwap(cur, n) {
-			return
-		}
+// noteLogSeq notes that an indexed record was projected from sequence n (0: none) of
+// the log of epoch.
+func (ix *auditIndex) noteLogSeq(n uint64, epoch string) {
+	if n == 0 {
+		return
+	}
+	ix.logMu.Lock()
+	defer ix.logMu.Unlock()
+	if ix.logSeqs == nil {
+		ix.logSeqs = make(map[string]uint64)
+	}
+	if n > ix.logSeqs[epoch] {
+		ix.logSeqs[epoch] = n
 	}
 }
 
@@ -230,8 +239,24 @@ func (ix *auditIndex) lastSeq() uint64 {
 	return ix.last.seq()
 }
 
-// lastLogSeq returns the highest log sequence an indexed record was projected from.
-func (ix *auditIndex) lastLogSeq() uint64 { return ix.logSeq.Load() }
+// projected returns the highest sequence of the log of epoch that an indexed record
+// was projected from. For a log no record names it is 0 when records name other
+// logs (this one was created since), and otherwise the highest sequence that records
+// of versions that named no log name: theirs, unless the log was created again
+// since, which the projector notices if it is shorter.
+func (ix *auditIndex) projected(epoch string) uint64 {
+	ix.logMu.Lock()
+	defer ix.logMu.Unlock()
+	if n, ok := ix.logSeqs[epoch]; ok {
+		return n
+	}
+	for e := range ix.logSeqs {
+		if e != "" {
+			return 0
+		}
+	}
+	return ix.logSeqs[""]
+}
 
 // sym returns the symbol of s for a new entry's field, adding it or counting one
 // more use. Lock held on entry.
@@ -762,7 +787,7 @@ func (db *DB) followHistoryOnce(ctx context.Context, next *uint64, target uint64
 				db.history.ix.add(makeRef(seq, slot), &recs[slot])
 			}
 		}
-		db.history.ix.sawLogSeq(m.Headers().Get(hdrLogSeq))
+		db.history.ix.sawLogSeq(m.Headers().Get(hdrLogSeq), m.Headers().Get(hdrLogEpoch))
 		reached(seq)
 		if md.NumPending == 0 {
 			// Retention may have removed the records up to target before we read them.

@@ -36,10 +36,16 @@ const (
 // such a version resumes, and it is deleted then.
 const consumerHistory = "herald_history"
 
-// hdrLogSeq names, on each audit record, the sequence of the notification it was
-// projected from: the index keeps the highest (auditIndex.logSeq), which is where
-// ProjectHistory resumes after a restart.
+// hdrLogSeq names, on each history message of projected records, the sequence of the
+// notification its (last) record was projected from: the index keeps the highest of
+// each log (auditIndex.projected), which is where ProjectHistory resumes after a
+// restart.
 const hdrLogSeq = "Herald-Log-Seq"
+
+// hdrLogEpoch names, beside hdrLogSeq, the epoch (LogInfo.Epoch) of the log that
+// sequence is of: a log deleted and created again counts from 1 again, and the
+// index keeps the highest sequence per epoch (auditIndex.projected).
+const hdrLogEpoch = "Herald-Log-Epoch"
 
 // AuditFunc converts a notification into its audit record for ProjectHistory, or
 // reports false if it has none. It writes the record's Data at the end of dst and
@@ -57,8 +63,9 @@ type AuditFunc func(dst []byte, m Message) (_ []byte, rec AuditRecord, ok bool)
 // The projector has no consumer of its own: it takes the notifications this node's
 // Feed delivers (a bounded hand-off, never slowing the feed) and reads from the log,
 // with a short-lived consumer, only what it has not seen: at start, the
-// notifications after the last one projected (the highest Herald-Log-Seq in the
-// history), and later any the hand-off dropped or, when no Feed runs, everything
+// notifications after the last one projected (the highest Herald-Log-Seq the history
+// names for the log's epoch, Herald-Log-Epoch; all of them if it names only earlier
+// logs, which were deleted and created again meanwhile), and later any the hand-off dropped or, when no Feed runs, everything
 // (it asks the log every 250ms while idle), and the log from the start when it was
 // deleted and created again (the hand-off then delivers sequences the projector
 // has passed, which make it look). It works in batches of what has arrived
@@ -81,7 +88,7 @@ func (db *DB) ProjectHistory(ctx context.Context, fn AuditFunc) error {
 	tap := make(chan Message, historyTap)
 	db.history.tap.Store(&tap)
 	defer db.history.tap.CompareAndSwap(&tap, nil)
-	p := &projector{db: db, fn: fn, next: db.projectFrom(ctx)}
+	p := &projector{db: db, fn: fn}
 	for attempt := 1; ; attempt++ {
 		before := p.next
 		err := p.run(ctx, tap)
@@ -101,22 +108,27 @@ func (db *DB) ProjectHistory(ctx context.Context, fn AuditFunc) error {
 	}
 }
 
-// projectFrom returns the first log sequence ProjectHistory has to look at: after
-// the highest one the history names, or, for a history written before records named
-// theirs, after the acknowledgement floor of the durable consumer of those versions,
-// which it then deletes (a node of such a version still running recreates it and
-// projects again from the start; de-duplication keeps each record once).
-func (db *DB) projectFrom(ctx context.Context) uint64 {
-	from := db.history.ix.lastLogSeq() + 1
+// projectFrom returns the first log sequence ProjectHistory has to look at, and the
+// log's epoch: after the highest one of this log the history names (from 1 if it
+// names only earlier logs), or, for a history written before records named theirs,
+// after the acknowledgement floor of the durable consumer of those versions, which it
+// then deletes (a node of such a version still running recreates it and projects
+// again from the start; de-duplication keeps each record once).
+func (db *DB) projectFrom(ctx context.Context) (from uint64, epoch string, err error) {
+	info, err := db.LogInfo(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	from = db.history.ix.projected(info.Epoch) + 1
 	cons, err := db.js.Consumer(ctx, streamNotify, consumerHistory)
 	if err != nil {
-		return from // none: a new store, or one that no longer has it
+		return from, info.Epoch, nil // none: a new store, or one that no longer has it
 	}
 	from = max(from, cons.CachedInfo().AckFloor.Stream+1)
 	if err := db.js.DeleteConsumer(ctx, streamNotify, consumerHistory); err != nil {
 		db.logger.Warn("deleting the former history consumer", "err", err)
 	}
-	return from
+	return from, info.Epoch, nil
 }
 
 // tapFeed hands m to a running projector without waiting: a full hand-off drops it,
@@ -141,7 +153,8 @@ func (h *history) missed() bool {
 }
 
 // projector is the state of ProjectHistory: next is the first log sequence not yet
-// projected (everything before it has its record stored, or has none).
+// projected (everything before it has its record stored, or has none); 0 until
+// run has found it (projectFrom).
 type projector struct {
 	db   *DB
 	fn   AuditFunc
@@ -168,6 +181,12 @@ var projectFilters = []string{NotifySubjectPrefix + "publish.>"}
 
 // run projects from the tap and the log until ctx is done or an append fails.
 func (p *projector) run(ctx context.Context, tap <-chan Message) error {
+	if p.next == 0 {
+		var err error
+		if p.next, p.epoch, err = p.db.projectFrom(ctx); err != nil {
+			return err
+		}
+	}
 	// Whatever was appended while no projector ran, or since the last failure.
 	if err := p.catchUp(ctx); err != nil {
 		return err
@@ -317,7 +336,7 @@ func (p *projector) replay(ctx context.Context, upTo uint64) (last uint64, err e
 func (p *projector) flush(ctx context.Context) error {
 	if len(p.recs) > 0 {
 		db := p.db
-		err := db.appendAudits(ctx, p.recs, p.logSeqs, func(i int, err error) {
+		err := db.appendAudits(ctx, p.recs, p.logSeqs, p.epoch, func(i int, err error) {
 			db.logger.Warn("audit record refused", "seq", p.logSeqs[i], "err", err)
 		})
 		if err != nil {
@@ -331,7 +350,7 @@ func (p *projector) flush(ctx context.Context) error {
 		}
 		if err != nil {
 			for i := range p.recs {
-				_, _, err := db.storeAudit(ctx, &p.recs[i], p.logSeqs[i])
+				_, _, err := db.storeAudit(ctx, &p.recs[i], p.logSeqs[i], p.epoch)
 				if err != nil && vcd.CodeOf(err) != vcd.CodeInvalid {
 					return err
 				}

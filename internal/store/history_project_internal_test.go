@@ -21,7 +21,15 @@ import (
 func TestProjectFrom_FormerConsumer(t *testing.T) {
 	ctx := context.Background()
 	db := openInternal(t)
-	if got := db.projectFrom(ctx); got != 1 {
+	projectFrom := func() uint64 {
+		t.Helper()
+		from, _, err := db.projectFrom(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return from
+	}
+	if got := projectFrom(); got != 1 {
 		t.Fatalf("projectFrom on a new store = %d; want 1", got)
 	}
 	var seqs []uint64
@@ -48,18 +56,55 @@ func TestProjectFrom_FormerConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := db.projectFrom(ctx), seqs[3]+1; got != want {
+	if got, want := projectFrom(), seqs[3]+1; got != want {
 		t.Fatalf("projectFrom after 4 acknowledged = %d; want %d", got, want)
 	}
 	if _, err := db.js.Consumer(ctx, streamNotify, consumerHistory); err == nil {
 		t.Fatal("the former consumer is still there")
 	}
 	// Records naming their log sequence take over.
-	db.history.ix.sawLogSeq("7")
-	db.history.ix.sawLogSeq("5")
-	db.history.ix.sawLogSeq("not a number")
-	if got := db.projectFrom(ctx); got != 8 {
+	db.history.ix.sawLogSeq("7", "")
+	db.history.ix.sawLogSeq("5", "")
+	db.history.ix.sawLogSeq("not a number", "")
+	if got := projectFrom(); got != 8 {
 		t.Fatalf("projectFrom after a record of log sequence 7 = %d; want 8", got)
+	}
+	// And records naming the log's epoch take over from those.
+	_, epoch, _ := db.projectFrom(ctx)
+	db.history.ix.sawLogSeq("3", epoch)
+	if got := projectFrom(); got != 4 {
+		t.Fatalf("projectFrom after a record of sequence 3 of this log = %d; want 4", got)
+	}
+}
+
+// TestAuditIndex_Projected: where projecting a log resumes, by the epochs and
+// sequences the indexed records name.
+func TestAuditIndex_Projected(t *testing.T) {
+	type pos struct {
+		seq   uint64
+		epoch string
+	}
+	for _, tc := range []struct {
+		name string
+		seen []pos
+		want uint64 // projected("e2")
+	}{
+		{"nothing", nil, 0},
+		{"this log", []pos{{5, "e2"}, {9, "e2"}, {7, "e2"}}, 9},
+		{"an earlier log only: reset since", []pos{{900, "e1"}}, 0},
+		{"an earlier log, then this one", []pos{{900, "e1"}, {4, "e2"}}, 4},
+		{"records of versions that named no log", []pos{{12, ""}}, 12},
+		{"those and an earlier log", []pos{{12, ""}, {900, "e1"}}, 0},
+		{"those and this log", []pos{{12, ""}, {3, "e2"}}, 3},
+		{"no sequence", []pos{{0, "e2"}}, 0},
+	} {
+		var ix auditIndex
+		for _, p := range tc.seen {
+			ix.noteLogSeq(p.seq, p.epoch)
+		}
+		if got := ix.projected("e2"); got != tc.want {
+			t.Errorf("%s: projected = %d; want %d", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -135,6 +180,43 @@ func TestProjectHistory_LogResetUnderFeed(t *testing.T) {
 	waitAuditTotal(t, db, 13)
 }
 
+// TestProjectHistory_LogResetWhileStopped: the log is deleted and created again while
+// no projector runs, and grows past what was projected before; the next projector
+// projects it from its first notification, as the records name the old log's
+// epoch, not this one's.
+func TestProjectHistory_LogResetWhileStopped(t *testing.T) {
+	ctx := context.Background()
+	db := openInternal(t)
+	appendEv := func(i int) {
+		t.Helper()
+		if _, _, err := db.Append(ctx, "notify.publish.o.u", "ev-"+strconv.Itoa(i), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	project := func(want int) {
+		t.Helper()
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- db.ProjectHistory(pctx, Appending(numberedAudit)) }()
+		defer func() { cancel(); <-done }()
+		waitAuditTotal(t, db, want)
+	}
+	for i := 1; i <= 5; i++ {
+		appendEv(i)
+	}
+	project(5)
+	if err := db.js.DeleteStream(ctx, streamNotify); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ensureLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 6; i <= 13; i++ {
+		appendEv(i) // sequences 1 to 8
+	}
+	project(13)
+}
+
 // TestAppendAudit_DirectIndex checks the single node's index: a record is in
 // QueryAudit when AppendAudit returns, without a follower; and after an append whose
 // outcome was unknown (here: a record stored behind the index's back), the next append
@@ -157,7 +239,7 @@ func TestAppendAudit_DirectIndex(t *testing.T) {
 	}
 	// Stored, but the index was not told: as after an append that timed out.
 	r := rec(3)
-	m, _, err := db.auditMsg(&r, 0)
+	m, _, err := db.auditMsg(&r, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +282,7 @@ func TestAppendAudit_DirectIndex(t *testing.T) {
 	if _, _, err := db.AppendAudit(ctx, rec(5)); vcd.CodeOf(err) != vcd.CodeUnavailable {
 		t.Fatalf("AppendAudit with a stale index and no stream = %v; want unavailable", err)
 	}
-	err = db.appendAudits(ctx, []AuditRecord{rec(5)}, []uint64{0}, func(int, error) {})
+	err = db.appendAudits(ctx, []AuditRecord{rec(5)}, []uint64{0}, "", func(int, error) {})
 	if vcd.CodeOf(err) != vcd.CodeUnavailable {
 		t.Fatalf("appendAudits with a stale index and no stream = %v; want unavailable", err)
 	}
@@ -337,8 +419,8 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 		t.Fatalf("after the loss: %d records; want 15", got)
 	}
 	project(db, 20)
-	if got := db.history.ix.lastLogSeq(); got != 20 {
-		t.Fatalf("records name log sequences up to %d; want 20", got)
+	if info, err := db.LogInfo(ctx); err != nil || db.history.ix.projected(info.Epoch) != 20 {
+		t.Fatalf("records name sequences of the log up to %d (%v); want 20", db.history.ix.projected(info.Epoch), err)
 	}
 	// A history stream of the default mode, as an earlier version created it, stays.
 	if err := db.js.DeleteStream(ctx, streamHistory); err != nil {

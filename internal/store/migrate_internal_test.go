@@ -47,7 +47,7 @@ func TestMigrate_KeepsSequences(t *testing.T) {
 	}
 	// The audit history: three records in one message (a single node's batch), one alone.
 	recs := []AuditRecord{numberedRecord(1), numberedRecord(2), numberedRecord(3)}
-	if err := src.appendAudits(ctx, recs, []uint64{1, 2, 3}, func(i int, err error) { t.Errorf("record %d refused: %v", i, err) }); err != nil {
+	if err := src.appendAudits(ctx, recs, []uint64{1, 2, 3}, srcInfo.Epoch, func(i int, err error) { t.Errorf("record %d refused: %v", i, err) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := src.AppendAudit(ctx, numberedRecord(4)); err != nil {
