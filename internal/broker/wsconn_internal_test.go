@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -155,4 +156,78 @@ func TestWSConn_Refusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// chunkConn is a net.Conn whose reads return the input chunk bytes at a time (all
+// of it with 0) and whose writes (pongs, close frames) are discarded.
+type chunkConn struct {
+	in    []byte
+	chunk int
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.in) == 0 {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if c.chunk > 0 {
+		n = min(n, c.chunk)
+	}
+	n = copy(p[:n], c.in)
+	c.in = c.in[n:]
+	return n, nil
+}
+
+func (c *chunkConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *chunkConn) Close() error                     { return nil }
+func (c *chunkConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *chunkConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *chunkConn) SetDeadline(time.Time) error      { return nil }
+func (c *chunkConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *chunkConn) SetWriteDeadline(time.Time) error { return nil }
+
+// FuzzWSConnRead feeds a client's bytes to the server side of the WebSocket
+// connection: it must not panic, must return no more payload than it was given,
+// must keep returning its first error, and must read the same payload and stop
+// the same way however the bytes arrive (all at once or one at a time) and
+// however much the caller asks for per Read.
+func FuzzWSConnRead(f *testing.F) {
+	f.Add(clientFrame(true, opBinary, []byte("hello"), false))
+	f.Add(append(clientFrame(false, opBinary, []byte("he"), false), clientFrame(true, opContinuation, []byte("llo"), false)...))
+	f.Add(append(clientFrame(true, opPing, []byte("p"), false), clientFrame(true, opBinary, bytes.Repeat([]byte{7}, 300), false)...))
+	f.Add(clientFrame(true, opBinary, bytes.Repeat([]byte{1}, 70000), false))
+	f.Add(clientFrame(true, opBinary, []byte("unmasked"), true))
+	f.Add(clientFrame(true, opClose, []byte{0x03, 0xE8}, false))
+	f.Add(clientFrame(true, opText, []byte("text"), false))
+	f.Add([]byte{0x82, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		read := func(chunk, per int) ([]byte, error) {
+			c := &wsConn{nc: &chunkConn{in: in, chunk: chunk}}
+			defer c.release()
+			var out []byte
+			p := make([]byte, per)
+			for {
+				n, err := c.Read(p)
+				out = append(out, p[:n]...)
+				if err != nil {
+					if n2, err2 := c.Read(p); n2 != 0 || err2 != err {
+						t.Fatalf("Read after %v = %d, %v; want 0 and the same error", err, n2, err2)
+					}
+					return out, err
+				}
+				if n == 0 {
+					t.Fatal("Read returned 0 bytes and no error")
+				}
+			}
+		}
+		whole, errWhole := read(0, 4096)
+		if len(whole) > len(in) {
+			t.Fatalf("read %d payload bytes from %d input bytes", len(whole), len(in))
+		}
+		bytewise, errBytewise := read(1, 3)
+		if !bytes.Equal(whole, bytewise) || errors.Is(errWhole, io.EOF) != errors.Is(errBytewise, io.EOF) ||
+			(errWhole == nil) != (errBytewise == nil) || fmt.Sprint(errWhole) != fmt.Sprint(errBytewise) {
+			t.Fatalf("all at once: %d bytes, %v; one byte at a time: %d bytes, %v", len(whole), errWhole, len(bytewise), errBytewise)
+		}
+	})
 }
