@@ -3,6 +3,7 @@ package vcd_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/heraldmq/herald/internal/vcd"
@@ -187,4 +188,34 @@ func TestErrors(t *testing.T) {
 	if e := vcd.Errorf(vcd.CodeInvalid, "bad %s", "name"); e.Message != "bad name" {
 		t.Errorf("Errorf message = %q", e.Message)
 	}
+}
+
+// FuzzParseID checks the parsers of ids and credential names that requests carry:
+// what ParseUUID accepts formats back to its lowercase self, what ParseID accepts
+// is the lowercase UUID the input spelled (bare or as a URN of the kind), and
+// SplitUserOrg splits at the last '@' into two non-empty parts.
+func FuzzParseID(f *testing.F) {
+	for _, s := range []string{"2a1f9c3e-8d4b-4c1a-9e2f-7b6d5c4a3b21", "urn:vcloud:org:2A1F9C3E-8D4B-4C1A-9E2F-7B6D5C4A3B21",
+		"URN:VCLOUD:user:2a1f9c3e-8d4b-4c1a-9e2f-7b6d5c4a3b21", "urn:vcloud:org:", "alice@acme", "a@b@c", "@x", "x@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if u, ok := vcd.ParseUUID(s); ok && vcd.FormatUUID(u) != strings.ToLower(s) {
+			t.Fatalf("ParseUUID(%q) formats as %q", s, vcd.FormatUUID(u))
+		}
+		for _, kind := range []string{"org", "user"} {
+			id, ok := vcd.ParseID(kind, s)
+			if !ok {
+				continue
+			}
+			if !vcd.IsUUID(id) || id != strings.ToLower(id) ||
+				!strings.EqualFold(s, id) && !strings.EqualFold(s, vcd.URN(kind, id)) {
+				t.Fatalf("ParseID(%q, %q) = %q", kind, s, id)
+			}
+		}
+		if user, org, ok := vcd.SplitUserOrg(s); ok &&
+			(user == "" || org == "" || strings.Contains(org, "@") || user+"@"+org != s) {
+			t.Fatalf("SplitUserOrg(%q) = %q, %q", s, user, org)
+		}
+	})
 }
