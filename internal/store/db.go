@@ -309,6 +309,12 @@ func (db *DB) ensureBuckets(ctx context.Context) (map[string]jetstream.KeyValue,
 			LimitMarkerTTL: time.Minute,
 		},
 	}
+	return db.ensureKV(ctx, cfgs)
+}
+
+// ensureKV creates or updates the buckets cfgs describe, each with one value per key
+// on file with the store's replicas, and returns them by name.
+func (db *DB) ensureKV(ctx context.Context, cfgs []jetstream.KeyValueConfig) (map[string]jetstream.KeyValue, error) {
 	kvs := make(map[string]jetstream.KeyValue, len(cfgs))
 	for _, c := range cfgs {
 		c.History = 1

@@ -64,23 +64,12 @@ type MetricsSettings struct {
 
 // ensureMetricsBuckets creates or updates the metrics buckets; open retries it.
 func (db *DB) ensureMetricsBuckets(ctx context.Context) (map[string]jetstream.KeyValue, error) {
-	kvs := make(map[string]jetstream.KeyValue, 4)
-	for _, c := range []jetstream.KeyValueConfig{
+	return db.ensureKV(ctx, []jetstream.KeyValueConfig{
 		{Bucket: bucketVApps, Description: "herald vApp inventory by id"},
 		{Bucket: bucketMetricsLatest, Description: "herald latest vm metric samples by vm id"},
 		{Bucket: bucketMetricsSettings, Description: "herald metrics settings"},
 		{Bucket: bucketMetricsLease, Description: "herald metrics publication lease"},
-	} {
-		c.History = 1
-		c.Replicas = db.cfg.Replicas
-		c.Storage = jetstream.FileStorage
-		kv, err := db.js.CreateOrUpdateKeyValue(ctx, c)
-		if err != nil {
-			return nil, unavailable("bucket "+c.Bucket, err)
-		}
-		kvs[c.Bucket] = kv
-	}
-	return kvs, nil
+	})
 }
 
 // openMetrics starts the watchers of the metrics buckets (ensureMetricsBuckets's),
