@@ -90,22 +90,7 @@ func appendAck(dst []byte, version byte, t Type, id uint16, rc ReasonCode, props
 		e.fail("packet identifier 0")
 	}
 	e.dst = appendUint16(e.dst, id)
-	switch version {
-	case Version311:
-	case Version5:
-		if !ackReasons(t).has(rc) {
-			e.fail("reason code not allowed")
-		}
-		hasProps := props != nil && props.mask() != 0
-		if rc != 0 || hasProps {
-			e.dst = append(e.dst, byte(rc))
-		}
-		if hasProps {
-			e.properties(props, t)
-		}
-	default:
-		e.fail("unsupported protocol version")
-	}
+	e.shortReason(version, t, rc, props, ackReasons(t))
 	return e.finish(fixedFlags(t))
 }
 

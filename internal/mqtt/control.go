@@ -56,11 +56,10 @@ func (p *Auth) Append(dst []byte, version byte) ([]byte, error) {
 	return appendReasonOnly(dst, version, TypeAuth, p.ReasonCode, p.Props, &authReasons)
 }
 
-// appendReasonOnly encodes DISCONNECT and AUTH: in 5.0 a Reason Code and
-// properties, both left out when the code is 0 and there are no properties
-// (§3.14.2.1, §3.15.2.1); in 3.1.1 nothing.
-func appendReasonOnly(dst []byte, version byte, t Type, rc ReasonCode, props *Properties, allowed *reasonSet) ([]byte, error) {
-	e := newEncoder(dst, t)
+// shortReason appends, in 5.0, the Reason Code rc (one of allowed) and the
+// properties in the shortest form: the code left out when it is 0 and there are
+// no properties, the Property Length when there are none; in 3.1.1 nothing.
+func (e *encoder) shortReason(version byte, t Type, rc ReasonCode, props *Properties, allowed *reasonSet) {
 	switch version {
 	case Version311:
 	case Version5:
@@ -77,6 +76,14 @@ func appendReasonOnly(dst []byte, version byte, t Type, rc ReasonCode, props *Pr
 	default:
 		e.fail("unsupported protocol version")
 	}
+}
+
+// appendReasonOnly encodes DISCONNECT and AUTH: in 5.0 a Reason Code and
+// properties, both left out when the code is 0 and there are no properties
+// (§3.14.2.1, §3.15.2.1); in 3.1.1 nothing.
+func appendReasonOnly(dst []byte, version byte, t Type, rc ReasonCode, props *Properties, allowed *reasonSet) ([]byte, error) {
+	e := newEncoder(dst, t)
+	e.shortReason(version, t, rc, props, allowed)
 	return e.finish(0)
 }
 
