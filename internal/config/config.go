@@ -61,6 +61,10 @@ type HTTPConfig struct {
 	// runtime profiles under /debug/pprof/ for operators measuring herald; default empty,
 	// meaning none. It must be a loopback address: profiles are not for the network.
 	DebugAddr string `yaml:"debugAddr"`
+	// MetricsToken, when set (at least 16 characters), is the bearer token GET
+	// /metrics requires (Authorization: Bearer <token>); default empty, meaning
+	// /metrics is open. Take it from HERALD_METRICS_TOKEN rather than the file.
+	MetricsToken string `yaml:"metricsToken"`
 	// TLSCert and TLSKey are PEM files. When both are empty herald generates a local CA
 	// and a server certificate under <DataDir>/tls (ca.pem, cert.pem, key.pem).
 	TLSCert string `yaml:"tlsCert"`
@@ -299,6 +303,7 @@ func (c *Config) envFields() []struct {
 		{"HERALD_ADDR", &c.HTTP.Addr},
 		{"HERALD_HTTP_ADDR", &c.HTTP.PlainAddr},
 		{"HERALD_DEBUG_ADDR", &c.HTTP.DebugAddr},
+		{"HERALD_METRICS_TOKEN", &c.HTTP.MetricsToken},
 		{"HERALD_MQTT_ADDR", &c.MQTT.Addr},
 		{"HERALD_PUBLIC_URL", &c.HTTP.PublicURL},
 		{"HERALD_ADMIN_PASSWORD", &c.Auth.AdminPassword},
@@ -367,6 +372,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.DebugAddr != "" && !isLoopbackAddr(c.HTTP.DebugAddr) {
 		bad("http.debugAddr", c.HTTP.DebugAddr, "must be a loopback address such as 127.0.0.1:6060")
+	}
+	if c.HTTP.MetricsToken != "" && len(c.HTTP.MetricsToken) < 16 {
+		bad("http.metricsToken", "(hidden)", "must have at least 16 characters")
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		bad("http.tlsCert", c.HTTP.TLSCert, "tlsCert and tlsKey must be set together")

@@ -33,6 +33,8 @@ func TestValidate(t *testing.T) {
 		{"debug on ::1", func(c *config.Config) { c.HTTP.DebugAddr = "[::1]:6060" }, ""},
 		{"debug on every address", func(c *config.Config) { c.HTTP.DebugAddr = ":6060" }, "http.debugAddr"},
 		{"debug on a public address", func(c *config.Config) { c.HTTP.DebugAddr = "192.0.2.1:6060" }, "http.debugAddr"},
+		{"metrics token", func(c *config.Config) { c.HTTP.MetricsToken = "sixteen-chars-ok" }, ""},
+		{"short metrics token", func(c *config.Config) { c.HTTP.MetricsToken = "fifteen-chars-x" }, "http.metricsToken"},
 		{"cert without key", func(c *config.Config) { c.HTTP.TLSCert = "c.pem" }, "http.tlsCert"},
 		{"public url scheme", func(c *config.Config) { c.HTTP.PublicURL = "vcd.example.com" }, "http.publicURL"},
 		{"short admin password", func(c *config.Config) { c.Auth.AdminPassword = "abc" }, "auth.adminPassword"},

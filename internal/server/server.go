@@ -262,7 +262,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("GET /clusterz", s.serveCluster) // cluster.go
-	mux.Handle("GET /metrics", s.inst.reg.Handler())
+	mux.Handle("GET /metrics", requireBearer(s.cfg.HTTP.MetricsToken, s.inst.reg.Handler()))
 	mux.Handle("/messaging/mqtt", s.limitConnects(s.broker))
 	mux.Handle("/console/", console.Handler()) // the browser console; "/console" redirects
 	mux.Handle("GET /console", console.Handler())

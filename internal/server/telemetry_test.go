@@ -137,3 +137,31 @@ func TestTelemetry_Scrape(t *testing.T) {
 		t.Errorf("GET /readyz = %d %q; want 200 ready", resp.StatusCode, body)
 	}
 }
+
+// TestTelemetry_MetricsToken: with http.metricsToken set, GET /metrics answers 401
+// with a Bearer challenge without the token or with another one (a user's session
+// JWT too), and the families with it.
+func TestTelemetry_MetricsToken(t *testing.T) {
+	const token = "metrics-token-of-a-test"
+	cfg := testConfig(t.TempDir())
+	cfg.HTTP.MetricsToken = token
+	s := MustRunServer(t, cfg)
+	c := newClient(t, s)
+	for _, tok := range []string{"", "metrics-token-of-a-tes", token + "x"} {
+		c.token = tok
+		resp, _ := c.do(http.MethodGet, "/metrics", "", "")
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("token %q: %d %q; want 401 and a Bearer challenge", tok, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if code, _ := c.login("administrator@System", adminPassword); code != http.StatusOK {
+		t.Fatalf("admin login = %d", code)
+	}
+	if resp, _ := c.do(http.MethodGet, "/metrics", "", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a session JWT: %d; want 401", resp.StatusCode)
+	}
+	c.token = token
+	if got := scrape(t, c); len(got) == 0 {
+		t.Error("no samples with the token")
+	}
+}
