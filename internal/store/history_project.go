@@ -65,10 +65,11 @@ type AuditFunc func(dst []byte, m Message) (_ []byte, rec AuditRecord, ok bool)
 // with a short-lived consumer, only what it has not seen: at start, the
 // notifications after the last one projected (the highest Herald-Log-Seq the history
 // names for the log's epoch, Herald-Log-Epoch; all of them if it names only earlier
-// logs, which were deleted and created again meanwhile), and later any the hand-off dropped or, when no Feed runs, everything
-// (it asks the log every 250ms while idle), and the log from the start when it was
-// deleted and created again (the hand-off then delivers sequences the projector
-// has passed, which make it look). It works in batches of what has arrived
+// logs, which were deleted and created again meanwhile), and later any the hand-off
+// dropped or, when no Feed runs, everything (it asks the log every 250ms while
+// idle), and the log from the start when it was deleted and created again (the
+// hand-off then delivers sequences the projector has passed, which make it look).
+// It works in batches of what has arrived
 // (up to 256 notifications, waiting up to 5ms after the first): it converts them
 // and appends their records pipelined, and moves on only when every append is
 // acknowledged, so none is lost; a failed batch is projected again. Every node
