@@ -254,6 +254,35 @@ type Broker struct {
 	poll     *poller
 
 	stats counters
+
+	// appendFailed passes one "append to log" error line a second: a store that
+	// fails (full, unreachable) fails every producer's every message.
+	appendFailed everySecond
+}
+
+// everySecond lets one of a kind of log line through per second and counts the
+// ones it holds back.
+type everySecond struct {
+	next atomic.Int64 // Unix nanoseconds before which lines are held back
+	held atomic.Int64 // lines held back since the last one let through
+}
+
+// allow reports whether a line may be written at now and, if so, how many were
+// held back before it.
+func (e *everySecond) allow(now time.Time) (held int64, ok bool) {
+	next, t := e.next.Load(), now.UnixNano()
+	if t < next || !e.next.CompareAndSwap(next, t+int64(time.Second)) {
+		e.held.Add(1)
+		return 0, false
+	}
+	return e.held.Swap(0), true
+}
+
+// logAppendFailed logs a failed append, unless one was logged within the second.
+func (c *conn) logAppendFailed(err error, attrs ...any) {
+	if held, ok := c.b.appendFailed.allow(time.Now()); ok {
+		c.logger.Error("append to log", append([]any{logKeyErr, err, "held_back", held}, attrs...)...)
+	}
 }
 
 // principalKey identifies a user or a service account.

@@ -992,7 +992,7 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 		if c.ctx.Err() != nil {
 			return false
 		}
-		c.logger.Error("append to log", logKeyErr, err, logKeyTopic, p.Topic)
+		c.logAppendFailed(err, logKeyTopic, p.Topic)
 		return c.refusePublish(p, mqtt.ReasonUnspecifiedError, "log append failed")
 	}
 	c.b.stats.messagesIn.Add(1)

@@ -150,7 +150,7 @@ func (c *conn) pipelined(pp pendingPub, err error) {
 		}
 		return
 	}
-	c.logger.Error("append to log", logKeyErr, err)
+	c.logAppendFailed(err)
 	switch {
 	case c.version != mqtt.Version5:
 		// 3.1.1 has no negative acknowledgement: close (VCD-COMPAT §7.3).

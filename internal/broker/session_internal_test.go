@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/heraldmq/herald/internal/mqtt"
 )
@@ -323,6 +324,31 @@ func TestLogBounds_Reset(t *testing.T) {
 		lb := LogBounds{First: 1, Last: tc.last, Epoch: tc.logEpoch}
 		if got := lb.reset(&rec); got != tc.wantReset {
 			t.Errorf("%s: reset = %v; want %v", tc.name, got, tc.wantReset)
+		}
+	}
+}
+
+// TestEverySecond: one line a second gets through, with the count of those held
+// back before it.
+func TestEverySecond(t *testing.T) {
+	var e everySecond
+	t0 := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		at       time.Duration
+		wantOK   bool
+		wantHeld int64
+	}{
+		{0, true, 0},
+		{10 * time.Millisecond, false, 0},
+		{999 * time.Millisecond, false, 0},
+		{time.Second, true, 2},
+		{1500 * time.Millisecond, false, 0},
+		{5 * time.Second, true, 1},
+		{5 * time.Second, false, 0},
+	} {
+		held, ok := e.allow(t0.Add(tc.at))
+		if ok != tc.wantOK || held != tc.wantHeld {
+			t.Errorf("at %v: allow = %d, %v; want %d, %v", tc.at, held, ok, tc.wantHeld, tc.wantOK)
 		}
 	}
 }

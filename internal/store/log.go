@@ -326,12 +326,24 @@ func (db *DB) logMsg(subject, id string, payload []byte) *nats.Msg {
 // else means JetStream could not take the message now.
 func appendError(err error) error {
 	var apiErr *jetstream.APIError
-	if errors.Is(err, nats.ErrMaxPayload) ||
-		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum {
+	errors.As(err, &apiErr)
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload) || apiErr != nil && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
 		return vcd.Wrap(vcd.CodeInvalid, fmt.Errorf("append: %w", err), "The message is too large.")
+	case apiErr != nil && (apiErr.ErrorCode == jsErrCodeInsufficientResources || apiErr.ErrorCode == jsErrCodeStorageExceeded):
+		// Nothing was stored: the store's storage is full (store.maxStore, or
+		// the disk); the log takes messages again once retention frees room.
+		return vcd.Wrap(vcd.CodeUnavailable, fmt.Errorf("append: %w", err), "The notification log's storage is full.")
 	}
 	return unavailable("append", err)
 }
+
+// JetStream's errors for a store whose storage limit is reached (nats-server's
+// JSInsufficientResourcesErr and JSStorageResourcesExceededErr).
+const (
+	jsErrCodeInsufficientResources jetstream.ErrorCode = 10023
+	jsErrCodeStorageExceeded       jetstream.ErrorCode = 10047
+)
 
 // LogInfo returns the notification log's sequences and size. A failure to reach
 // JetStream is vcd.CodeUnavailable.

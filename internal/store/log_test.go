@@ -213,6 +213,46 @@ func TestAppend_Errors(t *testing.T) {
 	})
 }
 
+// TestAppend_StorageFull: when the store's storage limit is reached (store.maxStore
+// here; a full disk alike), appends, single and pipelined, fail as unavailable and
+// say why, and every append acknowledged before is stored and readable.
+func TestAppend_StorageFull(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t, func(c *store.Config) { c.MaxStore, c.LogMaxBytes = 24<<20, -1 })
+	payload := bytes.Repeat([]byte("x"), 4000)
+	var last uint64
+	var err error
+	for range 100000 {
+		var seq uint64
+		if seq, _, err = db.Append(ctx, subjectOf(0), "", payload); err != nil {
+			break
+		}
+		last = seq
+	}
+	wantCode(t, "Append to a full store", err, vcd.CodeUnavailable)
+	var ve *vcd.Error
+	if !errors.As(err, &ve) || !strings.Contains(ve.Message, "storage is full") {
+		t.Errorf("error %v; want its message to say the storage is full", err)
+	}
+	if last == 0 {
+		t.Fatal("nothing was stored before the store was full")
+	}
+	wait, err := db.AppendAsync(subjectOf(0), "", payload)
+	if err == nil {
+		_, _, err = wait(ctx)
+	}
+	wantCode(t, "AppendAsync to a full store", err, vcd.CodeUnavailable)
+	info, err := db.LogInfo(ctx)
+	if err != nil || info.Messages != last || info.Last != last {
+		t.Fatalf("LogInfo = %+v, %v; want the %d acknowledged messages", info, err, last)
+	}
+	for _, seq := range []uint64{1, last} {
+		if m, err := db.Message(ctx, seq); err != nil || !bytes.Equal(m.Payload, payload) {
+			t.Errorf("Message(%d) = %d bytes, %v; want the acknowledged message", seq, len(m.Payload), err)
+		}
+	}
+}
+
 func TestFeed_From(t *testing.T) {
 	db := MustOpen(t)
 	for i := range 10 {
