@@ -162,6 +162,11 @@ type StoreConfig struct {
 	// storage in bytes; default 0, meaning nats-server's own (a share of the machine's).
 	MaxMemory int64 `yaml:"maxMemory"`
 	MaxStore  int64 `yaml:"maxStore"`
+	// DiskReserve is the free space (bytes) the embedded store keeps on its disk:
+	// below it notifications and audit records are refused (503, PUBACK 0x80) until
+	// there is room, because JetStream that meets a full disk stops taking messages
+	// until a restart. Default 64 MiB; -1 turns it off.
+	DiskReserve int64 `yaml:"diskReserve"`
 	// Timeout bounds each request to JetStream (a write, a lookup); past it the request
 	// fails as unavailable (HTTP 503). Default 10s.
 	Timeout Duration `yaml:"timeout"`
@@ -267,7 +272,7 @@ func Default() Config {
 		Store: StoreConfig{ServerName: "herald", Replicas: 1, LogMaxAge: Duration(24 * time.Hour),
 			LogMaxBytes: 1 << 30, HistoryMaxAge: Duration(90 * 24 * time.Hour),
 			LogDedupWindow: Duration(10 * time.Minute), Timeout: Duration(10 * time.Second),
-			StartTimeout: Duration(2 * time.Minute)},
+			StartTimeout: Duration(2 * time.Minute), DiskReserve: 64 << 20},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Metrics: MetricsConfig{Interval: Duration(20 * time.Second)},
 		Runtime: RuntimeConfig{BusyHeapHeadroom: 512 << 20},
@@ -436,6 +441,9 @@ func (c Config) Validate() error {
 	}
 	if c.Store.LogMaxAge < Duration(time.Second) {
 		bad("store.logMaxAge", c.Store.LogMaxAge, "must be at least 1s")
+	}
+	if c.Store.DiskReserve < -1 || c.Store.DiskReserve == 0 {
+		bad("store.diskReserve", c.Store.DiskReserve, "must be -1 (off) or a number of bytes")
 	}
 	if c.Store.LogMaxBytes < -1 || (c.Store.LogMaxBytes >= 0 && c.Store.LogMaxBytes < 1<<20) {
 		bad("store.logMaxBytes", c.Store.LogMaxBytes, "must be -1 (unlimited) or at least 1 MiB")

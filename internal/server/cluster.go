@@ -28,6 +28,7 @@ func (s *Server) storeConfig() store.Config {
 		InProcess:      c.InProcess,
 		MaxMemory:      c.MaxMemory,
 		MaxStore:       c.MaxStore,
+		DiskReserve:    c.DiskReserve,
 		LogMaxAge:      c.LogMaxAge.D(),
 		LogMaxBytes:    c.LogMaxBytes,
 		LogDedupWindow: c.LogDedupWindow.D(),

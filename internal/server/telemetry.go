@@ -151,6 +151,15 @@ func newInstruments(s *Server) *instruments {
 			}
 		})
 	}
+	reg.GaugeFunc("herald_store_disk_free_bytes", "Free space on the embedded store's disk, measured every second (store.diskReserve). Absent when not watched.", nil,
+		func(emit func(float64, ...string)) {
+			if s.db == nil {
+				return
+			}
+			if free, ok := s.db.DiskFree(); ok {
+				emit(float64(free))
+			}
+		})
 	reg.GaugeFunc("herald_go_gc_percent", "GC percentage herald set (runtime.busyHeapHeadroom): above 100 while notifications flow. Absent when the tuning is off.", nil,
 		func(emit func(float64, ...string)) {
 			if p, ok := s.gc.Current(); ok {

@@ -128,6 +128,9 @@ func TestTelemetry_Scrape(t *testing.T) {
 	if a, l := got["herald_store_append_duration_seconds_count"], got["herald_store_log_last_sequence"]; a != l || a < 3 {
 		t.Errorf("store appends timed = %v, log last sequence = %v; want equal and at least 3", a, l)
 	}
+	if got["herald_store_disk_free_bytes"] <= 0 {
+		t.Errorf("herald_store_disk_free_bytes = %v; want the free space of the data directory's disk", got["herald_store_disk_free_bytes"])
+	}
 	if got["herald_process_resident_memory_bytes"] <= 0 || got["herald_go_goroutines"] <= 0 {
 		t.Errorf("process gauges missing: rss %v, goroutines %v", got["herald_process_resident_memory_bytes"], got["herald_go_goroutines"])
 	}

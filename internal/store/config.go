@@ -31,6 +31,10 @@ type Config struct {
 	// storage in bytes; 0 means the nats-server default (a share of the machine's).
 	MaxMemory int64
 	MaxStore  int64
+	// DiskReserve is the free space, in bytes, the embedded store keeps on its disk:
+	// below it appends to the log and the history are refused (disk.go). Default
+	// 64 MiB; -1 turns the guard off. Ignored with NATSURL.
+	DiskReserve int64
 	// InProcess connects to the embedded server through in-process pipes and opens no
 	// port at all. By default the embedded server listens on a random loopback port
 	// that only this process has the password of, and herald connects through it:
@@ -121,6 +125,9 @@ func (c Config) withDefaults() Config {
 	if c.HistoryMaxAge == 0 {
 		c.HistoryMaxAge = defaultHistoryMaxAge
 	}
+	if c.DiskReserve == 0 {
+		c.DiskReserve = defaultDiskReserve
+	}
 	// JetStream rejects a duplicate window longer than the stream's max age.
 	c.LogDedupWindow = min(c.LogDedupWindow, c.LogMaxAge)
 	return c
@@ -141,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMemory < 0 || c.MaxStore < 0 {
 		errs = append(errs, errors.New("max memory and max store must not be negative"))
+	}
+	if c.DiskReserve < -1 {
+		errs = append(errs, fmt.Errorf("disk reserve %d: must be -1 (off) or positive", c.DiskReserve))
 	}
 	if c.NATSURL == "" && c.Cluster.Name != "" && c.Cluster.Addr == "" {
 		errs = append(errs, errors.New("cluster address is required with a cluster name"))

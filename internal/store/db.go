@@ -72,8 +72,9 @@ type DB struct {
 
 	site     vcd.Site
 	feed     feed
-	retained retained // herald_retained, watched
-	history  history  // stream HISTORY and its query index (history.go)
+	retained retained   // herald_retained, watched
+	history  history    // stream HISTORY and its query index (history.go)
+	disk     *diskGuard // the embedded store's free space (disk.go); nil when not watched
 
 	stopWatch context.CancelFunc // ends the watchers
 	watchers  sync.WaitGroup     // the watcher goroutines
@@ -133,6 +134,12 @@ func (db *DB) open(ctx context.Context) error {
 	// The watchers outlive ctx: they run until Close.
 	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	db.stopWatch = stop
+	if db.srv != nil && db.cfg.DiskReserve > 0 {
+		db.disk = &diskGuard{dir: db.cfg.DataDir, reserve: uint64(db.cfg.DiskReserve)}
+		db.disk.statfs.Store(new(statfsFunc(statfs)))
+		db.checkDisk()
+		db.watchers.Go(func() { db.watchDisk(watchCtx) })
+	}
 	for _, w := range []interface {
 		watch(ctx, watchCtx context.Context, wg *sync.WaitGroup) error
 	}{db.orgs, db.users, db.sessions, db.tokens, db.keys, db.revoked, db.accounts.t, db.tasks} {

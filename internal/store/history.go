@@ -120,6 +120,9 @@ func (db *DB) AppendAudit(ctx context.Context, rec AuditRecord) (seq uint64, dup
 // storeAudit is AppendAudit for a record projected from the message logSeq (0: none)
 // of the log of epoch (LogInfo.Epoch).
 func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64, epoch string) (seq uint64, dup bool, err error) {
+	if err := db.diskFull(); err != nil {
+		return 0, false, err
+	}
 	h := &db.history
 	if h.direct {
 		h.writeMu.Lock()
@@ -312,6 +315,9 @@ func (rec *AuditRecord) texts() [7]string {
 func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []uint64, epoch string, refused func(i int, err error)) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if err := db.diskFull(); err != nil {
+		return err
 	}
 	h := &db.history
 	if h.direct {

@@ -141,6 +141,9 @@ func (db *DB) Append(ctx context.Context, subject, id string, payload []byte) (s
 	if err := checkAppend(subject); err != nil {
 		return 0, false, err
 	}
+	if err := db.diskFull(); err != nil {
+		return 0, false, err
+	}
 	m := db.logMsg(subject, id, payload)
 	ctx, cancel := db.bounded(ctx)
 	defer cancel()
@@ -211,6 +214,9 @@ func (db *DB) AppendAsync(subject, id string, payload []byte) (AppendWait, error
 	if err := checkAppend(subject); err != nil {
 		return nil, err
 	}
+	if err := db.diskFull(); err != nil {
+		return nil, err
+	}
 	f, err := db.liveJS.PublishMsgAsync(db.logMsg(subject, id, payload))
 	if err != nil {
 		return nil, appendError(err)
@@ -272,6 +278,9 @@ func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error
 		if err := checkAppend(r.Subject); err != nil {
 			return nil, err
 		}
+	}
+	if err := db.diskFull(); err != nil {
+		return nil, err
 	}
 	out := make([]Appended, len(recs))
 	futs := make([]jetstream.PubAckFuture, len(recs))

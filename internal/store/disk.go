@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/internal/vcd"
+)
+
+// Disk guard defaults.
+const (
+	defaultDiskReserve = 64 << 20
+	// diskCheckEvery is how often the guard measures the free space: at 5,000
+	// notifications/s of 1 KB a second fills about 5 MB of the reserve.
+	diskCheckEvery = time.Second
+)
+
+// diskGuard keeps the log's and the history's appends off the last Config.DiskReserve
+// bytes of the embedded store's disk. JetStream that meets a full disk marks the
+// stream it was writing failed, and that stream takes nothing more until the server
+// restarts, even once there is room again (nats-server keeps the stream's first write
+// error); its appends are not answered and time out. herald refuses them itself
+// before that, with a clear error, and takes them again as soon as retention or the
+// operator makes room. The directory, users and sessions, small writes, go on in the
+// reserve.
+type diskGuard struct {
+	dir     string
+	reserve uint64
+	statfs  atomic.Pointer[statfsFunc] // a test's stand-in may replace it while the guard runs
+	free    atomic.Uint64              // bytes free at the last measurement
+	low     atomic.Bool                // free < reserve
+	failed  atomic.Bool                // the last measurement failed (logged once)
+}
+
+// statfsFunc returns the bytes free on dir's file system.
+type statfsFunc func(dir string) (free uint64, err error)
+
+// checkDisk measures the free space and notes whether it is below the reserve, logging
+// the changes.
+func (db *DB) checkDisk() {
+	g := db.disk
+	free, err := (*g.statfs.Load())(g.dir)
+	if err != nil {
+		if !g.failed.Swap(true) {
+			db.logger.Warn("cannot measure the store's free disk space; appends are not held back", "dir", g.dir, "err", err)
+		}
+		g.low.Store(false)
+		return
+	}
+	g.failed.Store(false)
+	g.free.Store(free)
+	low := free < g.reserve
+	if g.low.Swap(low) != low {
+		if low {
+			db.logger.Error("the store's disk is nearly full: notifications are refused until there is room",
+				"free_bytes", free, "reserve_bytes", g.reserve, "dir", g.dir)
+		} else {
+			db.logger.Warn("the store's disk has room again: notifications are accepted", "free_bytes", free)
+		}
+	}
+}
+
+// watchDisk runs checkDisk every diskCheckEvery until ctx is done.
+func (db *DB) watchDisk(ctx context.Context) {
+	t := time.NewTicker(diskCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			db.checkDisk()
+		}
+	}
+}
+
+// diskFull returns the error appends fail with while the store's disk is below its
+// reserve, else nil.
+func (db *DB) diskFull() error {
+	g := db.disk
+	if g == nil || !g.low.Load() {
+		return nil
+	}
+	return vcd.Wrap(vcd.CodeUnavailable,
+		fmt.Errorf("%d bytes free on the disk of %s, below store.diskReserve (%d)", g.free.Load(), g.dir, g.reserve),
+		"The notification log's storage is full.")
+}
+
+// DiskFree returns the bytes free on the embedded store's disk at the last
+// measurement (every second), and false when herald does not watch it (an external
+// NATS, the guard turned off, or no measurement).
+func (db *DB) DiskFree() (uint64, bool) {
+	g := db.disk
+	if g == nil || g.failed.Load() {
+		return 0, false
+	}
+	return g.free.Load(), true
+}
