@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -18,7 +19,9 @@ const (
 )
 
 // diskGuard keeps the log's and the history's appends off the last Config.DiskReserve
-// bytes of the embedded store's disk. JetStream that meets a full disk marks the
+// bytes of the embedded store's disk: it measures the free space every second, and
+// between measurements counts what appends write against it, so that a burst faster
+// than the measurements stops at the reserve too. JetStream that meets a full disk marks the
 // stream it was writing failed, and that stream takes nothing more until the server
 // restarts, even once there is room again (nats-server keeps the stream's first write
 // error); its appends are not answered and time out. herald refuses them itself
@@ -30,9 +33,14 @@ type diskGuard struct {
 	reserve uint64
 	statfs  atomic.Pointer[statfsFunc] // a test's stand-in may replace it while the guard runs
 	free    atomic.Uint64              // bytes free at the last measurement
-	low     atomic.Bool                // free < reserve
+	budget  atomic.Int64               // free - reserve at the last measurement, less what appends wrote since
+	low     atomic.Bool                // free < reserve at the last measurement
 	failed  atomic.Bool                // the last measurement failed (logged once)
 }
+
+// appendOverhead is what the file store writes per message beside its subject and
+// payload (record header, headers, checksum, index), rounded up.
+const appendOverhead = 128
 
 // statfsFunc returns the bytes free on dir's file system.
 type statfsFunc func(dir string) (free uint64, err error)
@@ -47,10 +55,12 @@ func (db *DB) checkDisk() {
 			db.logger.Warn("cannot measure the store's free disk space; appends are not held back", "dir", g.dir, "err", err)
 		}
 		g.low.Store(false)
+		g.budget.Store(math.MaxInt64)
 		return
 	}
 	g.failed.Store(false)
 	g.free.Store(free)
+	g.budget.Store(int64(min(free, math.MaxInt64/2)) - int64(g.reserve))
 	low := free < g.reserve
 	if g.low.Swap(low) != low {
 		if low {
@@ -76,15 +86,17 @@ func (db *DB) watchDisk(ctx context.Context) {
 	}
 }
 
-// diskFull returns the error appends fail with while the store's disk is below its
+// diskFull counts an append of n bytes (with appendOverhead per message) against the
+// disk's budget, and returns the error it fails with when that would go into the
 // reserve, else nil.
-func (db *DB) diskFull() error {
+func (db *DB) diskFull(n int) error {
 	g := db.disk
-	if g == nil || !g.low.Load() {
+	if g == nil || g.budget.Add(-int64(n)) >= 0 {
 		return nil
 	}
 	return vcd.Wrap(vcd.CodeUnavailable,
-		fmt.Errorf("%d bytes free on the disk of %s, below store.diskReserve (%d)", g.free.Load(), g.dir, g.reserve),
+		fmt.Errorf("%d bytes free on the disk of %s at the last measurement, less what was written since, is below store.diskReserve (%d)",
+			g.free.Load(), g.dir, g.reserve),
 		"The notification log's storage is full.")
 }
 

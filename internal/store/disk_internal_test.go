@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,7 +22,9 @@ func TestDiskGuard(t *testing.T) {
 	}
 	var free atomic.Uint64
 	var fail atomic.Bool
+	var calls atomic.Int64
 	fake := statfsFunc(func(string) (uint64, error) {
+		calls.Add(1)
 		if fail.Load() {
 			return 0, errors.New("statfs failed")
 		}
@@ -63,11 +66,34 @@ func TestDiskGuard(t *testing.T) {
 	}
 	mustAppendInternal(t, db, "unknown")
 	fail.Store(false)
-	free.Store(defaultDiskReserve)
+	free.Store(defaultDiskReserve + 1<<20)
 	db.checkDisk()
 	mustAppendInternal(t, db, "after")
 	if _, _, err := db.AppendAudit(ctx, numberedRecord(2)); err != nil {
 		t.Errorf("AppendAudit with room again: %v", err)
+	}
+
+	// Between measurements, what appends write counts: 10 KB above the reserve
+	// take two appends of 4 KB, not three.
+	// (The guard's own measurement every second resets the count: an attempt it
+	// falls into is made again.)
+	free.Store(defaultDiskReserve + 10<<10)
+	payload := make([]byte, 4<<10)
+	for attempt := 0; ; attempt++ {
+		before := calls.Load()
+		db.checkDisk()
+		var stored []bool
+		for range 3 {
+			_, _, err := db.Append(ctx, "notify.publish.o.u", "", payload)
+			stored = append(stored, err == nil)
+		}
+		if calls.Load() != before+1 && attempt < 5 {
+			continue
+		}
+		if fmt.Sprint(stored) != "[true true false]" {
+			t.Errorf("appends of 4 KB with 10 KB above the reserve stored %v; want [true true false]", stored)
+		}
+		break
 	}
 }
 
