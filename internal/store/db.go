@@ -138,7 +138,7 @@ func (db *DB) open(ctx context.Context) error {
 		db.disk = &diskGuard{dir: db.cfg.DataDir, reserve: uint64(db.cfg.DiskReserve)}
 		db.disk.statfs.Store(new(statfsFunc(statfs)))
 		db.checkDisk()
-		db.watchers.Go(func() { db.watchDisk(watchCtx) })
+		db.watchers.Go(func() { every(watchCtx, diskCheckEvery, db.checkDisk) })
 	}
 	for _, w := range []interface {
 		watch(ctx, watchCtx context.Context, wg *sync.WaitGroup) error
@@ -334,6 +334,20 @@ func (db *DB) ensureKV(ctx context.Context, cfgs []jetstream.KeyValueConfig) (ma
 		kvs[c.Bucket] = kv
 	}
 	return kvs, nil
+}
+
+// every calls fn every d until ctx is done.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // Close stops the watchers, closes the NATS connection and shuts the embedded server

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -68,20 +67,6 @@ func (db *DB) checkDisk() {
 				"free_bytes", free, "reserve_bytes", g.reserve, "dir", g.dir)
 		} else {
 			db.logger.Warn("the store's disk has room again: notifications are accepted", "free_bytes", free)
-		}
-	}
-}
-
-// watchDisk runs checkDisk every diskCheckEvery until ctx is done.
-func (db *DB) watchDisk(ctx context.Context) {
-	t := time.NewTicker(diskCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			db.checkDisk()
 		}
 	}
 }

@@ -716,7 +716,7 @@ func (db *DB) openHistory(ctx, watchCtx context.Context, wg *sync.WaitGroup) err
 		defer close(followed)
 		db.followHistory(followCtx, info.State.FirstSeq, target, reached)
 	})
-	wg.Go(func() { db.pruneHistory(watchCtx) })
+	wg.Go(func() { every(watchCtx, historyPruneEvery, func() { db.pruneHistory(watchCtx) }) })
 	select {
 	case <-loaded:
 	case <-ctx.Done():
@@ -796,23 +796,13 @@ func (db *DB) followHistoryOnce(ctx context.Context, next *uint64, target uint64
 	}
 }
 
-// pruneHistory drops expired records from the index every historyPruneEvery until ctx
-// is done.
+// pruneHistory drops the records retention removed from the index.
 func (db *DB) pruneHistory(ctx context.Context) {
-	t := time.NewTicker(historyPruneEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		info, err := db.history.stream.Info(ctx)
-		if err != nil {
-			continue // the next tick tries again
-		}
-		db.history.ix.prune(info.State.FirstSeq)
+	info, err := db.history.stream.Info(ctx)
+	if err != nil {
+		return // the next call tries again
 	}
+	db.history.ix.prune(info.State.FirstSeq)
 }
 
 // parseUUID parses a UUID in 8-4-4-4-12 form, in either case.
