@@ -193,18 +193,10 @@ func TestProjectHistory_LogResetWhileStopped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	project := func(want int) {
-		t.Helper()
-		pctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- db.ProjectHistory(pctx, Appending(numberedAudit)) }()
-		defer func() { cancel(); <-done }()
-		waitAuditTotal(t, db, want)
-	}
 	for i := 1; i <= 5; i++ {
 		appendEv(i)
 	}
-	project(5)
+	projectUntil(t, db, 5)
 	if err := db.js.DeleteStream(ctx, streamNotify); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +206,7 @@ func TestProjectHistory_LogResetWhileStopped(t *testing.T) {
 	for i := 6; i <= 13; i++ {
 		appendEv(i) // sequences 1 to 8
 	}
-	project(13)
+	projectUntil(t, db, 13)
 }
 
 // TestAppendAudit_DirectIndex checks the single node's index: a record is in
@@ -379,15 +371,6 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 		}
 		return info.Config.PersistMode
 	}
-	// project runs the projector until the history holds want records.
-	project := func(db *DB, want int) {
-		t.Helper()
-		pctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- db.ProjectHistory(pctx, Appending(numberedAudit)) }()
-		defer func() { cancel(); <-done }()
-		waitAuditTotal(t, db, want)
-	}
 
 	db := open()
 	if got := mode(db); got != jetstream.AsyncPersistMode {
@@ -402,10 +385,10 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 		}
 	}
 	appendN(1, 15)
-	project(db, 15)
+	projectUntil(t, db, 15)
 	kept := db.history.ix.lastSeq() // the messages holding records 1-15
 	appendN(16, 20)
-	project(db, 20)
+	projectUntil(t, db, 20)
 	// The crash: the messages of the last five records never reached the file.
 	for seq := kept + 1; seq <= db.history.ix.lastSeq(); seq++ {
 		if err := db.history.stream.DeleteMsg(ctx, seq); err != nil {
@@ -418,7 +401,7 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 	if got := auditTotal(t, db); got != 15 {
 		t.Fatalf("after the loss: %d records; want 15", got)
 	}
-	project(db, 20)
+	projectUntil(t, db, 20)
 	if info, err := db.LogInfo(ctx); err != nil || db.history.ix.projected(info.Epoch) != 20 {
 		t.Fatalf("records name sequences of the log up to %d (%v); want 20", db.history.ix.projected(info.Epoch), err)
 	}
@@ -447,4 +430,14 @@ func TestHistoryPersistMode_LostSuffix(t *testing.T) {
 	if got := mode(db); got != jetstream.DefaultPersistMode {
 		t.Fatalf("a new history with SyncAlways persists %v; want the default", got)
 	}
+}
+
+// projectUntil runs a projector on db until the history holds want records.
+func projectUntil(t *testing.T, db *DB, want int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- db.ProjectHistory(ctx, Appending(numberedAudit)) }()
+	defer func() { cancel(); <-done }()
+	waitAuditTotal(t, db, want)
 }
