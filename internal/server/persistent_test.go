@@ -362,6 +362,62 @@ func TestEndToEnd_PersistentLogReset(t *testing.T) {
 	})
 }
 
+// TestEndToEnd_StorageFull: with less free disk than store.diskReserve (here a
+// reserve larger than any disk), producers are refused and told so, and the rest of
+// herald works on: a REST event gets 503 saying the storage is full, an MQTT 5
+// producer's QoS 1 PUBLISH a PUBACK 0x80, an MQTT 3.1.1 producer's a closed
+// connection; logins and subscriptions go on, and /metrics shows the free space.
+func TestEndToEnd_StorageFull(t *testing.T) {
+	f := newPersistFixture(t)
+	f.cfg.Store.DiskReserve = 1 << 60
+	f.restart(t)
+	tok := f.token(t)
+	sub := f.dialRaw(t, mqtt.Version5)
+	sub.connect(tok, "watcher", true)
+	sub.subscribe(1, topic.Publish(f.org, f.alice))
+
+	admin := newClient(t, f.s)
+	if code, _ := admin.login("administrator@System", adminPassword); code != http.StatusOK {
+		t.Fatalf("admin login = %d", code)
+	}
+	ev := fmt.Sprintf(`{"type":"backup/completed","serviceNamespace":"org.example.backup","success":true,`+
+		`"user":{"id":"urn:vcloud:user:%s","name":"alice"}}`, f.alice)
+	resp, body := admin.do(http.MethodPost, "/api/admin/org/"+f.org+"/events", "application/*+json;version=39.0", ev,
+		"Content-Type", "application/vnd.vmware.admin.event+json")
+	if resp.StatusCode != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("storage is full")) {
+		t.Errorf("POST event = %d %s; want 503 saying the storage is full", resp.StatusCode, body)
+	}
+
+	n, err := notify.Event(notify.EventInfo{ID: vcd.NewUUID(), Type: "com/vmware/vcloud/event/user/modify", Time: time.Now(),
+		Success: true, OrgID: f.org, UserID: f.alice, EntityType: "user", EntityID: f.alice, EntityName: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []byte{mqtt.Version5, mqtt.Version311} {
+		p := f.dialRaw(t, v)
+		p.send(&mqtt.Connect{ProtocolVersion: v, CleanStart: true, KeepAlive: 60, ClientID: fmt.Sprint("feed-", v),
+			UsernameFlag: true, Username: "feed", PasswordFlag: true, Password: []byte(f.secret)})
+		if ack, ok := p.read().(*mqtt.Connack); !ok || ack.ReasonCode != 0 {
+			t.Fatalf("producer CONNACK %+v", ack)
+		}
+		p.send(&mqtt.Publish{Topic: n.Topic, QoS: 1, PacketID: 7, Payload: n.Envelope})
+		if v == mqtt.Version5 {
+			if ack, ok := p.read().(*mqtt.Puback); !ok || ack.PacketID != 7 || ack.ReasonCode != mqtt.ReasonUnspecifiedError {
+				t.Errorf("MQTT 5 producer: %+v; want PUBACK 7 with reason 0x80", ack)
+			}
+			continue
+		}
+		_ = p.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if pk, err := p.r.ReadPacket(); err == nil {
+			t.Errorf("MQTT 3.1.1 producer got %+v; want the connection closed", pk)
+		}
+	}
+	sub.expectNothing()
+	if got := scrape(t, admin); got["herald_store_disk_free_bytes"] <= 0 {
+		t.Errorf("herald_store_disk_free_bytes = %v", got["herald_store_disk_free_bytes"])
+	}
+}
+
 // removeStream deletes the files of the JetStream stream name under the data
 // directory dir of a stopped herald.
 func removeStream(t *testing.T, dir, name string) {
