@@ -57,7 +57,8 @@ type conn struct {
 	key        sessionKey
 	registered bool // written under b.mu, only by this connection's goroutine
 	s          *session
-	maxOut     int // the client's Maximum Packet Size, 0 for none
+	maxOut     int  // the client's Maximum Packet Size, 0 for none
+	noProblems bool // 5.0 Request Problem Information 0: no Reason String on acknowledgements
 	keepAlive  time.Duration
 	transport  uint8         // transportTCP or transportWebSocket, set before serve
 	form       uint8         // the authentication form, set by authenticate
@@ -399,6 +400,9 @@ func (c *conn) handshake() bool {
 		}
 		if mp := cp.Props.MaximumPacketSize; mp != nil {
 			c.maxOut = int(*mp)
+		}
+		if rp := cp.Props.RequestProblemInformation; rp != nil && !*rp {
+			c.noProblems = true
 		}
 	}
 	c.key = sessionKey{principal: principalKey{kind: p.Kind, id: p.UserID}, clientID: clientID}
@@ -880,11 +884,32 @@ func (c *conn) refusePublish(p *mqtt.Publish, code mqtt.ReasonCode, why string) 
 	case 0:
 		c.b.stats.dropIn.Add(1)
 	case 1:
-		c.s.queueCtrl(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: code}, c.version)
+		c.s.queueCtrl(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: code, Props: c.reasonString(why)}, c.version)
 	case 2:
-		c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: code}, c.version)
+		c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: code, Props: c.reasonString(why)}, c.version)
 	}
 	return true
+}
+
+// reasonString returns the properties that carry text as the Reason String of a 5.0
+// acknowledgement, or nil where the client asked for none (Request Problem
+// Information 0 [MQTT-3.1.2-29]) or its Maximum Packet Size leaves no room
+// [MQTT-3.4.2-2]. A PUBACK or PUBREC with it takes 10 bytes besides the text.
+func (c *conn) reasonString(text string) *mqtt.Properties {
+	if c.version != mqtt.Version5 || c.noProblems || text == "" || c.maxOut > 0 && 10+len(text) > c.maxOut {
+		return nil
+	}
+	return &mqtt.Properties{ReasonString: text}
+}
+
+// publicReason is what a producer is told of a failed append: the store's message
+// for it (vcd.Error.Message), never its internals.
+func publicReason(err error) string {
+	var ve *vcd.Error
+	if errors.As(err, &ve) && ve.Message != "" {
+		return ve.Message
+	}
+	return "the notification could not be stored"
 }
 
 // onPublish stores a client's message in the log, if the principal may
@@ -993,7 +1018,7 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 			return false
 		}
 		c.logAppendFailed(err, logKeyTopic, p.Topic)
-		return c.refusePublish(p, mqtt.ReasonUnspecifiedError, "log append failed")
+		return c.refusePublish(p, mqtt.ReasonUnspecifiedError, publicReason(err))
 	}
 	c.b.stats.messagesIn.Add(1)
 	switch p.QoS {

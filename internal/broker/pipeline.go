@@ -158,6 +158,6 @@ func (c *conn) pipelined(pp pendingPub, err error) {
 	case pp.qos == 0:
 		c.b.stats.dropIn.Add(1)
 	default:
-		c.s.queueCtrl(&mqtt.Puback{PacketID: pp.packetID, ReasonCode: mqtt.ReasonUnspecifiedError}, c.version)
+		c.s.queueCtrl(&mqtt.Puback{PacketID: pp.packetID, ReasonCode: mqtt.ReasonUnspecifiedError, Props: c.reasonString(publicReason(err))}, c.version)
 	}
 }

@@ -19,6 +19,37 @@ func validEnvelope(dst []byte, _ string, payload []byte) ([]byte, error) {
 	return append(append(dst, `{"canonical":true,`...), payload[1:]...), nil
 }
 
+// TestPublish_ReasonStringAsAsked: a refused PUBLISH's PUBACK carries no Reason
+// String for a client that set Request Problem Information to 0 [MQTT-3.1.2-29], nor
+// for one whose Maximum Packet Size leaves no room for it [MQTT-3.4.2-2].
+func TestPublish_ReasonStringAsAsked(t *testing.T) {
+	h := mustRunBroker(t, func(c *broker.Config) { c.ValidateNotification = validEnvelope })
+	for _, tc := range []struct {
+		name  string
+		props *mqtt.Properties
+		want  bool
+	}{
+		{"default", nil, true},
+		{"problem information 1", &mqtt.Properties{RequestProblemInformation: new(true)}, true},
+		{"problem information 0", &mqtt.Properties{RequestProblemInformation: new(false)}, false},
+		{"maximum packet size 16", &mqtt.Properties{MaximumPacketSize: new(uint32(16))}, false},
+	} {
+		c := h.dial(t, mqtt.Version5)
+		cp := connectPacket("reasons", "feed", "feed-secret")
+		cp.ProtocolVersion, cp.Props = mqtt.Version5, tc.props
+		if ack := c.connect(cp); ack.ReasonCode != 0 {
+			t.Fatalf("%s: CONNACK %#x", tc.name, byte(ack.ReasonCode))
+		}
+		c.send(&mqtt.Publish{QoS: 1, PacketID: 5, Topic: topic.Publish(orgAcme, idAlice), Payload: []byte("nope")})
+		ack := readAs[*mqtt.Puback](c)
+		if ack.ReasonCode != mqtt.ReasonPayloadFormatInvalid || (ack.Props != nil && ack.Props.ReasonString != "") != tc.want {
+			t.Errorf("%s: PUBACK %+v (properties %+v); want 0x99, Reason String %v", tc.name, ack, ack.Props, tc.want)
+		}
+		c.send(&mqtt.Disconnect{})
+		c.expectClosed()
+	}
+}
+
 // TestPublish_Inbound checks VCD-COMPAT §7.3's table for client PUBLISH.
 func TestPublish_Inbound(t *testing.T) {
 	aliceTopic := topic.Publish(orgAcme, idAlice)
@@ -73,10 +104,16 @@ func TestPublish_Inbound(t *testing.T) {
 						if ack.PacketID != 42 || ack.ReasonCode != tc.want5 {
 							t.Errorf("PUBACK %+v; want id 42 reason %#x", ack, byte(tc.want5))
 						}
+						if hasReason := ack.Props != nil && ack.Props.ReasonString != ""; hasReason != refused {
+							t.Errorf("PUBACK properties %+v; want a Reason String only on a refusal", ack.Props)
+						}
 					case qos == 2:
 						rec := readAs[*mqtt.Pubrec](c)
 						if rec.PacketID != 42 || rec.ReasonCode != tc.want5 {
 							t.Errorf("PUBREC %+v; want id 42 reason %#x", rec, byte(tc.want5))
+						}
+						if hasReason := rec.Props != nil && rec.Props.ReasonString != ""; hasReason != refused {
+							t.Errorf("PUBREC properties %+v; want a Reason String only on a refusal", rec.Props)
 						}
 						if !refused {
 							c.send(&mqtt.Pubrel{PacketID: 42})

@@ -365,7 +365,7 @@ func TestEndToEnd_PersistentLogReset(t *testing.T) {
 // TestEndToEnd_StorageFull: with less free disk than store.diskReserve (here a
 // reserve larger than any disk), producers are refused and told so, and the rest of
 // herald works on: a REST event gets 503 saying the storage is full, an MQTT 5
-// producer's QoS 1 PUBLISH a PUBACK 0x80, an MQTT 3.1.1 producer's a closed
+// producer's QoS 1 PUBLISH a PUBACK 0x80 saying so, an MQTT 3.1.1 producer's a closed
 // connection; logins and subscriptions go on, and /metrics shows the free space.
 func TestEndToEnd_StorageFull(t *testing.T) {
 	f := newPersistFixture(t)
@@ -402,8 +402,10 @@ func TestEndToEnd_StorageFull(t *testing.T) {
 		}
 		p.send(&mqtt.Publish{Topic: n.Topic, QoS: 1, PacketID: 7, Payload: n.Envelope})
 		if v == mqtt.Version5 {
-			if ack, ok := p.read().(*mqtt.Puback); !ok || ack.PacketID != 7 || ack.ReasonCode != mqtt.ReasonUnspecifiedError {
-				t.Errorf("MQTT 5 producer: %+v; want PUBACK 7 with reason 0x80", ack)
+			ack, ok := p.read().(*mqtt.Puback)
+			if !ok || ack.PacketID != 7 || ack.ReasonCode != mqtt.ReasonUnspecifiedError ||
+				ack.Props == nil || !strings.Contains(ack.Props.ReasonString, "storage is full") {
+				t.Errorf("MQTT 5 producer: %+v; want PUBACK 7 with reason 0x80 saying the storage is full", ack)
 			}
 			continue
 		}
