@@ -18,15 +18,15 @@ const (
 )
 
 // diskGuard keeps the log's and the history's appends off the last Config.DiskReserve
-// bytes of the embedded store's disk: it measures the free space every second, and
-// between measurements counts what appends write against it, so that a burst faster
-// than the measurements stops at the reserve too. JetStream that meets a full disk marks the
-// stream it was writing failed, and that stream takes nothing more until the server
-// restarts, even once there is room again (nats-server keeps the stream's first write
-// error); its appends are not answered and time out. herald refuses them itself
-// before that, with a clear error, and takes them again as soon as retention or the
-// operator makes room. The directory, users and sessions, small writes, go on in the
-// reserve.
+// bytes of the embedded store's disk: it measures the free space every second and,
+// between measurements, counts what appends write against it, so that a burst faster
+// than the measurements stops at the reserve too. JetStream that meets a full disk
+// marks the stream it was writing failed, and that stream takes nothing more until
+// the server restarts, even once there is room again (nats-server keeps the stream's
+// first write error); its appends are not answered and time out. herald refuses them
+// itself before that, with a clear error, and takes them again as soon as retention
+// or the operator makes room. The directory, users and sessions, small writes, go on
+// in the reserve.
 type diskGuard struct {
 	dir     string
 	reserve uint64
@@ -71,10 +71,10 @@ func (db *DB) checkDisk() {
 	}
 }
 
-// diskFull counts an append of n bytes (with appendOverhead per message) against the
+// spendDisk counts an append of n bytes (with appendOverhead per message) against the
 // disk's budget, and returns the error it fails with when that would go into the
 // reserve, else nil.
-func (db *DB) diskFull(n int) error {
+func (db *DB) spendDisk(n int) error {
 	g := db.disk
 	if g == nil || g.budget.Add(-int64(n)) >= 0 {
 		return nil
