@@ -160,6 +160,12 @@ func newInstruments(s *Server) *instruments {
 				emit(float64(free))
 			}
 		})
+	reg.GaugeFunc("herald_store_streams_failed", "Streams the embedded store could not write since it started (a full disk, an I/O error); they take nothing more until herald restarts.", nil,
+		func(emit func(float64, ...string)) {
+			if s.db != nil {
+				emit(float64(len(s.db.FailedStreams())))
+			}
+		})
 	reg.GaugeFunc("herald_go_gc_percent", "GC percentage herald set (runtime.busyHeapHeadroom): above 100 while notifications flow. Absent when the tuning is off.", nil,
 		func(emit func(float64, ...string)) {
 			if p, ok := s.gc.Current(); ok {

@@ -75,6 +75,8 @@ type DB struct {
 	retained retained   // herald_retained, watched
 	history  history    // stream HISTORY and its query index (history.go)
 	disk     *diskGuard // the embedded store's free space (disk.go); nil when not watched
+	// failed holds the streams the embedded server could not write (disk.go).
+	failed sync.Map // stream name → error
 
 	stopWatch context.CancelFunc // ends the watchers
 	watchers  sync.WaitGroup     // the watcher goroutines
@@ -252,7 +254,7 @@ func (db *DB) connect() error {
 	if err != nil {
 		return fmt.Errorf("embedded nats server: %w", err)
 	}
-	srv.SetLoggerV2(natsLogger{db.logger.With("component", "nats")}, false, false, false)
+	srv.SetLoggerV2(natsLogger{l: db.logger.With("component", "nats"), streamFailed: db.streamFailed}, false, false, false)
 	db.srv = srv
 	srv.Start()
 	if !srv.ReadyForConnections(db.cfg.Timeout) {

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -94,4 +95,37 @@ func (db *DB) DiskFree() (uint64, bool) {
 		return 0, false
 	}
 	return g.free.Load(), true
+}
+
+// streamFailed notes that the embedded server could not write stream (a full disk
+// the reserve did not foresee, an I/O error): nats-server then answers none of its
+// appends until it restarts, so they are refused at once instead of each waiting for
+// Config.Timeout, and the operator is told what to do.
+func (db *DB) streamFailed(stream string, err error) {
+	if _, had := db.failed.LoadOrStore(stream, err); !had {
+		db.logger.Error("the store can no longer write a stream until herald restarts: make room on the data directory's disk (or mend it) and restart herald",
+			"stream", stream, "err", err)
+	}
+}
+
+// FailedStreams returns the streams the embedded server could not write since it
+// started.
+func (db *DB) FailedStreams() []string {
+	var out []string
+	db.failed.Range(func(k, _ any) bool {
+		out = append(out, k.(string))
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
+
+// canAppend returns the error an append of n bytes to stream fails with at once, or
+// nil: the stream's writes failed, or the disk's reserve (spendDisk).
+func (db *DB) canAppend(stream string, n int) error {
+	if err, ok := db.failed.Load(stream); ok {
+		return vcd.Wrap(vcd.CodeUnavailable, fmt.Errorf("stream %s: %v", stream, err),
+			"The notification log's storage failed; herald must be restarted once its disk has room.")
+	}
+	return db.spendDisk(n)
 }

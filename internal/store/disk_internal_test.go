@@ -111,3 +111,35 @@ func TestDiskGuard_Off(t *testing.T) {
 		t.Error("DiskFree reports a value with the guard off")
 	}
 }
+
+// TestStreamFailed: nats-server's report of a stream's write error (its exact log
+// line) marks the stream failed; appends to it are refused at once, saying herald
+// must be restarted, while the other streams take theirs.
+func TestStreamFailed(t *testing.T) {
+	ctx := context.Background()
+	db := openInternal(t)
+	var gotStream string
+	var gotErr error
+	l := natsLogger{l: db.logger, streamFailed: func(s string, err error) { gotStream, gotErr = s, err }}
+	l.Errorf("Filestore [%s] Critical write error: %v", streamNotify, errors.New("no space left on device"))
+	if gotStream != "" {
+		t.Fatalf("a file store's line reported stream %q", gotStream)
+	}
+	l.Errorf(streamWriteErr, "$G", streamNotify, errors.New("no space left on device"))
+	if gotStream != streamNotify || gotErr == nil {
+		t.Fatalf("reported %q, %v; want %s and the error", gotStream, gotErr, streamNotify)
+	}
+
+	db.streamFailed(gotStream, gotErr)
+	if got := db.FailedStreams(); fmt.Sprint(got) != "[NOTIFY]" {
+		t.Errorf("FailedStreams = %v; want [NOTIFY]", got)
+	}
+	_, _, err := db.Append(ctx, "notify.publish.o.u", "", []byte("x"))
+	var ve *vcd.Error
+	if vcd.CodeOf(err) != vcd.CodeUnavailable || !errors.As(err, &ve) || !strings.Contains(ve.Message, "restarted") {
+		t.Errorf("Append to a failed log: %v; want unavailable, saying herald must be restarted", err)
+	}
+	if _, _, err := db.AppendAudit(ctx, numberedRecord(1)); err != nil {
+		t.Errorf("AppendAudit with only the log failed: %v", err)
+	}
+}

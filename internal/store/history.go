@@ -120,7 +120,7 @@ func (db *DB) AppendAudit(ctx context.Context, rec AuditRecord) (seq uint64, dup
 // storeAudit is AppendAudit for a record projected from the message logSeq (0: none)
 // of the log of epoch (LogInfo.Epoch).
 func (db *DB) storeAudit(ctx context.Context, rec *AuditRecord, logSeq uint64, epoch string) (seq uint64, dup bool, err error) {
-	if err := db.spendDisk(auditSize(rec) + appendOverhead); err != nil {
+	if err := db.canAppend(streamHistory, auditSize(rec)+appendOverhead); err != nil {
 		return 0, false, err
 	}
 	h := &db.history
@@ -320,7 +320,7 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 	for i := range recs {
 		size += auditSize(&recs[i]) + appendOverhead
 	}
-	if err := db.spendDisk(size); err != nil {
+	if err := db.canAppend(streamHistory, size); err != nil {
 		return err
 	}
 	h := &db.history

@@ -141,7 +141,7 @@ func (db *DB) Append(ctx context.Context, subject, id string, payload []byte) (s
 	if err := checkAppend(subject); err != nil {
 		return 0, false, err
 	}
-	if err := db.spendDisk(len(subject) + len(payload) + appendOverhead); err != nil {
+	if err := db.canAppend(streamNotify, len(subject)+len(payload)+appendOverhead); err != nil {
 		return 0, false, err
 	}
 	m := db.logMsg(subject, id, payload)
@@ -214,7 +214,7 @@ func (db *DB) AppendAsync(subject, id string, payload []byte) (AppendWait, error
 	if err := checkAppend(subject); err != nil {
 		return nil, err
 	}
-	if err := db.spendDisk(len(subject) + len(payload) + appendOverhead); err != nil {
+	if err := db.canAppend(streamNotify, len(subject)+len(payload)+appendOverhead); err != nil {
 		return nil, err
 	}
 	f, err := db.liveJS.PublishMsgAsync(db.logMsg(subject, id, payload))
@@ -283,7 +283,7 @@ func (db *DB) AppendBatch(ctx context.Context, recs []Record) ([]Appended, error
 	for _, r := range recs {
 		size += len(r.Subject) + len(r.Payload) + appendOverhead
 	}
-	if err := db.spendDisk(size); err != nil {
+	if err := db.canAppend(streamNotify, size); err != nil {
 		return nil, err
 	}
 	out := make([]Appended, len(recs))
