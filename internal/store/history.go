@@ -389,9 +389,13 @@ func (db *DB) appendAudits(ctx context.Context, recs []AuditRecord, logSeqs []ui
 			// In order, and only until the first failure: one stored after a
 			// record whose outcome is unknown would hide that record from the index.
 			if h.direct && !failed && !ack.Duplicate {
+				// One message's records: the log position is noted once, its highest.
+				var last uint64
 				for slot, i := range s.recs {
-					db.indexAppended(makeRef(ack.Sequence, slot), &recs[i], logSeqs[i], epoch)
+					db.history.ix.add(makeRef(ack.Sequence, slot), &recs[i])
+					last = max(last, logSeqs[i])
 				}
+				db.history.ix.noteLogSeq(last, epoch)
 			}
 			continue
 		case e := <-s.f.Err():
