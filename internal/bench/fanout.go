@@ -281,6 +281,8 @@ func (e env) fanout(ctx context.Context, args []string, slow bool) error {
 		return &usageError{"-via must be mqtt or rest"}
 	case o.via == "rest" && o.target != "herald":
 		return &usageError{"-via rest needs -target herald"}
+	case o.target == "null":
+		return &usageError{"the null server routes nothing: -target null is for connect-storm and idle"}
 	case o.producers < 1 || o.window < 1 || o.size < 1:
 		return &usageError{"-producers, -window and -size must be at least 1"}
 	case o.duration <= 0 || o.duration > time.Hour:

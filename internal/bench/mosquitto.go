@@ -11,14 +11,23 @@ import (
 	"time"
 )
 
-// mosquitto is a mosquitto broker started by the tool: a websockets listener on a
-// loopback port, anonymous access, no persistence, its config in a temporary
-// directory. Close stops it and waits for it to exit.
-type mosquitto struct {
+// childServer is a server the tool started as a child process: mosquitto (a
+// websockets listener on a loopback port, anonymous access, no persistence, its
+// config in a temporary directory) or the null server. Close stops it and waits
+// for it to exit.
+type childServer struct {
 	cmd    *exec.Cmd
-	dir    string
+	dir    string        // removed by Close; empty for none
 	url    string        // ws://127.0.0.1:<port>/
 	exited chan struct{} // closed when the process has exited
+}
+
+// newChildServer returns the childServer of cmd, started, and reaps the
+// process when it ends.
+func newChildServer(cmd *exec.Cmd, dir string) *childServer {
+	s := &childServer{cmd: cmd, dir: dir, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.exited) }()
+	return s
 }
 
 // startMosquitto runs the mosquitto binary at path with a websockets listener on a
@@ -26,10 +35,10 @@ type mosquitto struct {
 // taken between choosing it and mosquitto binding it (after a run that leaves
 // thousands of sockets in TIME_WAIT), in which case mosquitto exits at once: it is
 // tried up to three times, each with new ports.
-func startMosquitto(ctx context.Context, path string) (*mosquitto, error) {
+func startMosquitto(ctx context.Context, path string) (*childServer, error) {
 	var err error
 	for range 3 {
-		var m *mosquitto
+		var m *childServer
 		if m, err = startMosquittoOnce(ctx, path); err == nil || ctx.Err() != nil {
 			return m, err
 		}
@@ -37,7 +46,7 @@ func startMosquitto(ctx context.Context, path string) (*mosquitto, error) {
 	return nil, err
 }
 
-func startMosquittoOnce(ctx context.Context, path string) (*mosquitto, error) {
+func startMosquittoOnce(ctx context.Context, path string) (*childServer, error) {
 	// The websockets listener binds every address (see below), so its port must be
 	// free on the wildcard address, not only on 127.0.0.1.
 	port, err := freePortOn(":0")
@@ -79,11 +88,9 @@ func startMosquittoOnce(ctx context.Context, path string) (*mosquitto, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start mosquitto: %w", err)
 	}
-	m := &mosquitto{cmd: cmd, dir: dir, url: "ws://127.0.0.1:" + strconv.Itoa(port) + "/"}
-	exited := make(chan struct{})
-	m.exited = exited
-	// Reaps the process; closes exited when it ends (early: a failed bind).
-	go func() { _ = cmd.Wait(); close(exited) }()
+	m := newChildServer(cmd, dir)
+	m.url = "ws://127.0.0.1:" + strconv.Itoa(port) + "/"
+	exited := m.exited // closed early on a failed bind
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		select {
@@ -105,11 +112,11 @@ func startMosquittoOnce(ctx context.Context, path string) (*mosquitto, error) {
 	}
 }
 
-// Pid returns the broker's process id.
-func (m *mosquitto) Pid() int { return m.cmd.Process.Pid }
+// Pid returns the server's process id.
+func (m *childServer) Pid() int { return m.cmd.Process.Pid }
 
-// Close stops the broker (SIGTERM, then SIGKILL after 5 s) and removes its config.
-func (m *mosquitto) Close() {
+// Close stops the server (SIGINT, then SIGKILL after 5 s) and removes its directory.
+func (m *childServer) Close() {
 	_ = m.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-m.exited:
@@ -117,7 +124,9 @@ func (m *mosquitto) Close() {
 		_ = m.cmd.Process.Kill()
 		<-m.exited
 	}
-	os.RemoveAll(m.dir)
+	if m.dir != "" {
+		os.RemoveAll(m.dir)
+	}
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -38,6 +38,7 @@ Commands:
   idle            as many authenticated idle subscribers as the file limits allow; server memory per connection
   connect-storm   connects + subscribes per second (token verification on herald)
   metrics         VM samples ingested per second; METRICS envelopes per interval and their latency
+  null-server     an MQTT-over-WebSocket server that only answers: the connect storm's floor (-target null)
   plot            a PNG of one scenario's two charts (fanout, slow-consumer, idle, connect-storm), from -json output
 
 Run "herald-bench <command> -h" for the flags of a command.
@@ -75,6 +76,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = e.connectStorm(ctx, args[1:])
 	case "metrics":
 		err = e.metrics(ctx, args[1:])
+	case "null-server":
+		err = e.nullServer(ctx, args[1:])
 	case "plot":
 		err = e.plot(args[1:])
 	default:
@@ -125,7 +128,7 @@ func (e env) newFlagSet(name, summary string) *flag.FlagSet {
 
 // commonFlags binds the flags every load scenario shares.
 func commonFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.target, "target", "herald", "herald or mosquitto")
+	fs.StringVar(&o.target, "target", "herald", "herald, mosquitto, or null (connect-storm and idle: a server that only answers, this machine's floor)")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "herald base URL (http, or https with -cacert or -insecure); loopback only")
 	fs.StringVar(&o.cacert, "cacert", "", "PEM file of the CA that signed herald's certificate (e.g. <data-dir>/tls/ca.pem)")
 	fs.BoolVar(&o.insecure, "insecure", false, "do not verify herald's TLS certificate")
@@ -145,8 +148,8 @@ func commonFlags(fs *flag.FlagSet, o *options) {
 // check validates the shared options.
 func (o *options) check() error {
 	switch {
-	case o.target != "herald" && o.target != "mosquitto":
-		return &usageError{"-target must be herald or mosquitto"}
+	case o.target != "herald" && o.target != "mosquitto" && o.target != "null":
+		return &usageError{"-target must be herald, mosquitto or null"}
 	case o.qos != 0 && o.qos != 1:
 		return &usageError{"-qos must be 0 or 1"}
 	case o.orgs < 1 || o.users < 1 || o.orgs*o.users > maxTopics:
@@ -196,33 +199,38 @@ type target struct {
 	name   string
 	plan   *Plan
 	dialer *dialer
-	api    *api // herald only
-	pid    int  // 0 when unknown
-	mosq   *mosquitto
+	api    *api         // herald only
+	pid    int          // 0 when unknown
+	child  *childServer // a server the tool started, or nil
 }
 
 // Close stops what the target started.
 func (t *target) Close() {
-	if t.mosq != nil {
-		t.mosq.Close()
+	if t.child != nil {
+		t.child.Close()
 	}
 }
 
 // setup prepares the target: for herald, provisions the orgs, users and producer
 // through the API and logs everyone in; for mosquitto, starts one unless -ws-url
-// names a running one. It also finds the server's process.
+// names a running one; for null, starts the null server. It also finds the
+// server's process.
 func (e env) setup(ctx context.Context, o *options) (*target, error) {
 	srcs := o.sources()
 	t := &target{name: o.target}
-	if o.target == "mosquitto" {
+	if o.target == "mosquitto" || o.target == "null" {
 		wsURL := o.wsURL
 		if wsURL == "" {
-			m, err := startMosquitto(ctx, o.mosquittoBin)
+			start := func(ctx context.Context) (*childServer, error) { return startMosquitto(ctx, o.mosquittoBin) }
+			if o.target == "null" {
+				start = startNullServer
+			}
+			m, err := start(ctx)
 			if err != nil {
 				return nil, err
 			}
-			t.mosq, wsURL, t.pid = m, m.url, m.Pid()
-			fmt.Fprintf(e.stderr, "herald-bench: started mosquitto pid %d on %s\n", t.pid, wsURL)
+			t.child, wsURL, t.pid = m, m.url, m.Pid()
+			fmt.Fprintf(e.stderr, "herald-bench: started %s pid %d on %s\n", o.target, t.pid, wsURL)
 		}
 		d, err := newDialer(wsURL, srcs, nil)
 		if err != nil {

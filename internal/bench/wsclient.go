@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	mrand "math/rand/v2"
 	"net"
 	"net/url"
@@ -26,7 +27,9 @@ import (
 // library cost about 440 µs of the tool's CPU per connect and a core at 45,000
 // received messages/s. This client does only what MQTT over WebSocket needs: one
 // hand-written upgrade request, binary frames written in one syscall, and a frame
-// reader that hands the payloads on as a byte stream without allocating.
+// reader that hands the payloads on as a byte stream without allocating. The
+// same connection type serves the null server's side (nullserver.go): masked
+// frames in, unmasked frames out.
 
 const (
 	// wsReadBufferSize is the size of a connection's read buffer, which holds the
@@ -105,15 +108,21 @@ func newWSEndpoint(raw string, tlsCfg *tls.Config) (*wsEndpoint, error) {
 //
 // One goroutine reads at a time and one writes at a time; the reader also
 // writes (pong, close reply), so writes take wmu.
+//
+// A client's wsConn masks what it writes and refuses masked frames; a server's
+// (server set) is the other way round (RFC 6455 §5.1).
 type wsConn struct {
 	net.Conn               // the TCP or TLS connection
 	w        io.Writer     // where frames are written: the Conn (tests may differ)
 	br       *bufio.Reader // the upgrade response, then the frames
+	server   bool          // the server's side: frames read are masked, frames written are not
 
 	// Reader state.
-	remaining  int64 // unread payload bytes of the current data frame
-	fragmented bool  // a binary message is open: continuation frames follow
-	rerr       error // sticky read error
+	remaining  int64  // unread payload bytes of the current data frame
+	fragmented bool   // a binary message is open: continuation frames follow
+	mask       uint32 // the current frame's masking key (server), little-endian
+	maskPos    int64  // payload bytes of the current frame unmasked so far
+	rerr       error  // sticky read error
 	ctl        [125]byte
 
 	wmu  sync.Mutex
@@ -206,7 +215,7 @@ func acceptOf(key []byte) []byte {
 // readUpgradeResponse reads the response head from br and checks it. Bytes after
 // the head stay in br: the server may already have sent frames.
 func (c *wsConn) readUpgradeResponse(accept []byte) error {
-	line, err := c.readLine()
+	line, err := readHeadLine(c.br)
 	if err != nil {
 		return fmt.Errorf("websocket upgrade: read status: %w", err)
 	}
@@ -223,7 +232,7 @@ func (c *wsConn) readUpgradeResponse(accept []byte) error {
 		if i == wsMaxHeaderLines {
 			return errors.New("websocket upgrade: too many response header lines")
 		}
-		line, err := c.readLine()
+		line, err := readHeadLine(c.br)
 		if err != nil {
 			return fmt.Errorf("websocket upgrade: read headers: %w", err)
 		}
@@ -264,13 +273,13 @@ func (c *wsConn) readUpgradeResponse(accept []byte) error {
 	return nil
 }
 
-// readLine returns one response head line without its CRLF; it aliases br's
-// buffer until the next read. A line longer than the buffer is an error.
-func (c *wsConn) readLine() ([]byte, error) {
-	line, err := c.br.ReadSlice('\n')
+// readHeadLine returns one line of an HTTP head without its CRLF; it aliases
+// br's buffer until the next read. A line longer than the buffer is an error.
+func readHeadLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, errors.New("response header line too long")
+			return nil, errors.New("header line too long")
 		}
 		return nil, err
 	}
@@ -303,6 +312,9 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.br.Read(p)
 	c.remaining -= int64(n)
+	if c.server {
+		c.unmask(p[:n])
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF // inside a frame
@@ -327,8 +339,12 @@ func (c *wsConn) nextFrame() error {
 	if b0&0x70 != 0 {
 		return errors.New("websocket: frame with reserved bits set (no extension was negotiated)")
 	}
-	if b1&0x80 != 0 {
+	masked := b1&0x80 != 0
+	switch {
+	case masked && !c.server:
 		return errors.New("websocket: masked frame from the server")
+	case !masked && c.server:
+		return errors.New("websocket: unmasked frame from a client")
 	}
 	hlen, n := 2, int64(b1&0x7f)
 	switch n {
@@ -337,18 +353,26 @@ func (c *wsConn) nextFrame() error {
 	case 127:
 		hlen = 10
 	}
+	lenEnd := hlen // where the masking key starts
+	if masked {
+		hlen += 4
+	}
 	if hlen > 2 {
 		if h, err = c.br.Peek(hlen); err != nil {
 			return unexpectedEOF(err)
 		}
-		if hlen == 4 {
+		switch lenEnd {
+		case 4:
 			n = int64(binary.BigEndian.Uint16(h[2:]))
-		} else {
+		case 10:
 			u := binary.BigEndian.Uint64(h[2:])
 			if u > wsMaxFrame {
 				return fmt.Errorf("websocket: frame of %d bytes exceeds the limit of %d", u, wsMaxFrame)
 			}
 			n = int64(u)
+		}
+		if masked {
+			c.mask, c.maskPos = binary.LittleEndian.Uint32(h[lenEnd:]), 0
 		}
 	}
 	if n > wsMaxFrame {
@@ -375,6 +399,9 @@ func (c *wsConn) nextFrame() error {
 		b := c.ctl[:n]
 		if _, err := io.ReadFull(c.br, b); err != nil {
 			return unexpectedEOF(err)
+		}
+		if masked {
+			c.unmask(b)
 		}
 		switch op {
 		case opPing:
@@ -411,8 +438,16 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeFrame writes one final frame, header and masked payload in one write
-// from a buffer reused across writes.
+// unmask unmasks b, the next len(b) payload bytes of the current frame, in place.
+func (c *wsConn) unmask(b []byte) {
+	// The key's byte for payload offset i is byte i%4 of the key: rotate the key
+	// so that its first byte is the one for the frame's offset maskPos.
+	maskCopy(b, b, bits.RotateLeft32(c.mask, -8*int(c.maskPos&3)))
+	c.maskPos += int64(len(b))
+}
+
+// writeFrame writes one final frame, header and payload (masked by a client) in
+// one write from a buffer reused across writes.
 func (c *wsConn) writeFrame(op byte, p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -423,19 +458,28 @@ func (c *wsConn) writeFrame(op byte, p []byte) error {
 	}
 	b := c.wbuf[:need]
 	b[0] = 0x80 | op
+	var maskBit byte = 0x80
+	if c.server {
+		maskBit = 0
+	}
 	var h int
 	switch {
 	case n <= 125:
-		b[1] = 0x80 | byte(n)
+		b[1] = maskBit | byte(n)
 		h = 2
 	case n <= 0xffff:
-		b[1] = 0x80 | 126
+		b[1] = maskBit | 126
 		binary.BigEndian.PutUint16(b[2:], uint16(n))
 		h = 4
 	default:
-		b[1] = 0x80 | 127
+		b[1] = maskBit | 127
 		binary.BigEndian.PutUint64(b[2:], uint64(n))
 		h = 10
+	}
+	if c.server {
+		h += copy(b[h:], p)
+		_, err := c.w.Write(b[:h])
+		return err
 	}
 	key := mrand.Uint32() // ChaCha8-based; clients must mask (RFC 6455 §5.3)
 	binary.LittleEndian.PutUint32(b[h:], key)
