@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs issue 7's four scenarios (docs/PERFORMANCE.md, "herald against mosquitto")
-# against herald and Debian's mosquitto in one session, on this machine, and writes
+# against herald and Debian's mosquitto (and the connect storm against herald-bench's
+# null server, the machine's floor) in one session, on this machine, and writes
 # the -json results and their plots into OUT (default: a new temporary directory).
 #
 #   apt-get install -y mosquitto      # the peer, /usr/sbin/mosquitto
@@ -67,6 +68,8 @@ run $B idle -target mosquitto -src $SRC4 -conns 2000,5000,10000,19000 -json >>"$
 start
 run $B connect-storm $H -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
 run $B connect-storm -target mosquitto -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
+# The floor: a Go server that only answers (herald-bench null-server), no broker.
+run $B connect-storm -target null -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
 stop
 $B plot -o "$OUT/fanout.png" "$OUT/fanout.jsonl"
 $B plot -o "$OUT/slow-consumer.png" "$OUT/slow.jsonl"

@@ -137,3 +137,17 @@ func (p *poller) stop() {
 		_ = syscall.Close(p.wakeW)
 	})
 }
+
+// finWaiting reports whether the socket's next read would return end of
+// file: the peer has closed (or shut down) its side and sent nothing before.
+// It peeks without waiting, under Control, which takes no read lock: a
+// reader blocked on the socket does not hold it up.
+func finWaiting(rc syscall.RawConn) bool {
+	fin := false
+	_ = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		fin = n == 0 && err == nil
+	})
+	return fin
+}

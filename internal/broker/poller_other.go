@@ -2,7 +2,10 @@
 
 package broker
 
-import "errors"
+import (
+	"errors"
+	"syscall"
+)
 
 // poller is not available here: connections keep a blocked reader (park.go).
 type poller struct{}
@@ -12,3 +15,6 @@ func (p *poller) newID() uint64               { return 1 }
 func (p *poller) arm(c *conn, add bool) error { return errors.ErrUnsupported }
 func (p *poller) forget(c *conn)              {}
 func (p *poller) stop()                       {}
+
+// finWaiting cannot tell here.
+func finWaiting(syscall.RawConn) bool { return false }

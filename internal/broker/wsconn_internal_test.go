@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -230,4 +232,70 @@ func FuzzWSConnRead(f *testing.F) {
 			t.Fatalf("all at once: %d bytes, %v; one byte at a time: %d bytes, %v", len(whole), errWhole, len(bytewise), errBytewise)
 		}
 	})
+}
+
+// TestWSConn_CloseFrame checks Close's close frame: sent (status 1000) to a
+// peer that is still there, and not sent to one whose FIN has arrived, which
+// would answer it with a reset; and that data waiting before a FIN does not
+// count as the peer gone.
+func TestWSConn_CloseFrame(t *testing.T) {
+	for _, shut := range []bool{false, true} {
+		ws, client := wsPair(t)
+		if shut {
+			if err := client.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the client's FIN on the server's socket", ws.peerClosed)
+		} else if ws.peerClosed() {
+			t.Fatal("peerClosed with the peer open")
+		}
+		if err := ws.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []byte{0x88, 0x02, 0x03, 0xe8}
+		if shut {
+			want = nil
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("peer shut down %v: client read % x after Close, want % x", shut, got, want)
+		}
+	}
+
+	ws, client := wsPair(t)
+	if _, err := client.Write([]byte{0xe0, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := ws.nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client's bytes on the server's socket", func() bool {
+		n := 0
+		_ = rc.Control(func(fd uintptr) {
+			var b [2]byte
+			n, _, _ = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		})
+		return n == 2
+	})
+	if ws.peerClosed() {
+		t.Fatal("peerClosed with data waiting before the FIN")
+	}
+}
+
+// waitFor waits until cond holds, failing the test after 5 s. On loopback what
+// one end sends shows at the other within the sending call or very soon after.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sign of %s within 5 s", what)
+		}
+	}
 }
