@@ -51,10 +51,9 @@ var builtinRoles = []Role{
 // RolesOf returns the built-in roles of an org: the System org's for the System org,
 // the tenant roles otherwise.
 func RolesOf(orgID string) []Role {
-	system := orgID == SystemOrgID
 	var out []Role
 	for _, r := range builtinRoles {
-		if r.System == system {
+		if r.System == (orgID == SystemOrgID) {
 			out = append(out, r)
 		}
 	}
@@ -63,19 +62,20 @@ func RolesOf(orgID string) []Role {
 
 // RoleByName returns the built-in role of the org with that name (any case).
 func RoleByName(orgID, name string) (Role, bool) {
-	for _, r := range RolesOf(orgID) {
-		if strings.EqualFold(r.Name, name) {
-			return r, true
-		}
-	}
-	return Role{}, false
+	return findRole(orgID, func(r *Role) bool { return strings.EqualFold(r.Name, name) })
 }
 
 // RoleByID returns the built-in role whose fixed id in orgID is id (a bare UUID).
 func RoleByID(orgID, id string) (Role, bool) {
-	for _, r := range RolesOf(orgID) {
-		if RoleID(orgID, r.Name) == id {
-			return r, true
+	return findRole(orgID, func(r *Role) bool { return RoleID(orgID, r.Name) == id })
+}
+
+// findRole returns the first built-in role of the org that match accepts. It
+// allocates nothing: LevelOf runs on every connect and request.
+func findRole(orgID string, match func(*Role) bool) (Role, bool) {
+	for i := range builtinRoles {
+		if r := &builtinRoles[i]; r.System == (orgID == SystemOrgID) && match(r) {
+			return *r, true
 		}
 	}
 	return Role{}, false

@@ -92,6 +92,10 @@ func TestRoles(t *testing.T) {
 	if vcd.LevelOf(acme, vcd.RoleOrgAdmin) != vcd.LevelOrgAdmin || vcd.LevelOf(acme, "Nobody") != vcd.LevelNone {
 		t.Error("LevelOf gives wrong levels")
 	}
+	// Every connect and request resolves its principal's level.
+	if n := testing.AllocsPerRun(100, func() { _ = vcd.LevelOf(acme, vcd.RoleVAppUser) }); n != 0 {
+		t.Errorf("LevelOf allocates %v times; want 0", n)
+	}
 }
 
 func TestCan(t *testing.T) {
