@@ -5,8 +5,9 @@
 # the -json results and their plots into OUT (default: a new temporary directory).
 #
 #   apt-get install -y mosquitto      # the peer, /usr/sbin/mosquitto
-#   scripts/perf-vs-mosquitto.sh [OUT]
+#   scripts/perf-vs-mosquitto.sh [OUT [SCENARIO...]]
 #
+# SCENARIO is any of fanout, slow, idle, storm (default: all four, in that order).
 # herald runs on 127.0.0.1:18080 (plain HTTP, as mosquitto's websockets are plain)
 # with a fresh data dir before each group of scenarios (each QoS of the fan-out, the
 # slow consumer, idle connections, the connect storm); mosquitto is started and
@@ -15,6 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-$(mktemp -d /tmp/herald-perf.XXXX)}
+shift || true
+SCENARIOS=${*:-fanout slow idle storm}
+for s in $SCENARIOS; do
+  case $s in fanout|slow|idle|storm) ;; *) echo "unknown scenario $s (fanout, slow, idle, storm)" >&2; exit 2;; esac
+done
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 mkdir -p "$OUT"
 BIN=$(mktemp -d /tmp/herald-perf-bin.XXXX)
 go build -o "$BIN/herald" ./cmd/herald
@@ -54,25 +61,33 @@ SRC8=$SRC4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8
 H="-url http://127.0.0.1:18080"
 run() { echo "+ $*" >&2; "$@"; }
 
-for q in 0 1; do
-  start # each QoS on a fresh server: what a server holds in memory grows with what it stored
-  run $B fanout $H -src $SRC4 -qos $q -rate 1000,2000,5000,0 -duration 10s -json >>"$OUT/fanout.jsonl"
-  run $B fanout -target mosquitto -src $SRC4 -qos $q -rate 1000,2000,5000,0 -duration 10s -json >>"$OUT/fanout.jsonl"
-done
-start
-run $B slow-consumer $H -src $SRC4 -qos 1 -rate 2000,5000 -duration 10s -json >>"$OUT/slow.jsonl"
-run $B slow-consumer -target mosquitto -src $SRC4 -qos 1 -rate 2000,5000 -duration 10s -json >>"$OUT/slow.jsonl"
-start
-run $B idle $H -src $SRC4 -conns 2000,5000,10000,19000 -json >>"$OUT/idle.jsonl"
-run $B idle -target mosquitto -src $SRC4 -conns 2000,5000,10000,19000 -json >>"$OUT/idle.jsonl"
-start
-run $B connect-storm $H -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
-run $B connect-storm -target mosquitto -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
-# The floor: a Go server that only answers (herald-bench null-server), no broker.
-run $B connect-storm -target null -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
+if want fanout; then
+  for q in 0 1; do
+    start # each QoS on a fresh server: what a server holds in memory grows with what it stored
+    run $B fanout $H -src $SRC4 -qos $q -rate 1000,2000,5000,0 -duration 10s -json >>"$OUT/fanout.jsonl"
+    run $B fanout -target mosquitto -src $SRC4 -qos $q -rate 1000,2000,5000,0 -duration 10s -json >>"$OUT/fanout.jsonl"
+  done
+  $B plot -o "$OUT/fanout.png" "$OUT/fanout.jsonl"
+fi
+if want slow; then
+  start
+  run $B slow-consumer $H -src $SRC4 -qos 1 -rate 2000,5000 -duration 10s -json >>"$OUT/slow.jsonl"
+  run $B slow-consumer -target mosquitto -src $SRC4 -qos 1 -rate 2000,5000 -duration 10s -json >>"$OUT/slow.jsonl"
+  $B plot -o "$OUT/slow-consumer.png" "$OUT/slow.jsonl"
+fi
+if want idle; then
+  start
+  run $B idle $H -src $SRC4 -conns 2000,5000,10000,19000 -json >>"$OUT/idle.jsonl"
+  run $B idle -target mosquitto -src $SRC4 -conns 2000,5000,10000,19000 -json >>"$OUT/idle.jsonl"
+  $B plot -o "$OUT/idle.png" "$OUT/idle.jsonl"
+fi
+if want storm; then
+  start
+  run $B connect-storm $H -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
+  run $B connect-storm -target mosquitto -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
+  # The floor: a Go server that only answers (herald-bench null-server), no broker.
+  run $B connect-storm -target null -src $SRC8 -conns 10000 -workers 16,64,128 -json >>"$OUT/storm.jsonl"
+  $B plot -o "$OUT/connect-storm.png" "$OUT/storm.jsonl"
+fi
 stop
-$B plot -o "$OUT/fanout.png" "$OUT/fanout.jsonl"
-$B plot -o "$OUT/slow-consumer.png" "$OUT/slow.jsonl"
-$B plot -o "$OUT/idle.png" "$OUT/idle.jsonl"
-$B plot -o "$OUT/connect-storm.png" "$OUT/storm.jsonl"
 echo "results in $OUT: one JSON object per result line (herald-bench Result), and the plots"

@@ -12,6 +12,7 @@
 //	herald-bench connect-storm -conns 20000 -workers 8,32,64,128 -src 127.0.0.1,…,127.0.0.8
 //	herald-bench metrics       -orgs 10 -vapps 100 -vms 10 -rate 100000 -interval 5s
 //	herald-bench plot          [-scenario idle] [-o idle.png] herald.jsonl mosquitto.jsonl
+//	herald-bench null-server   -addr 127.0.0.1:0
 //
 // -rate, idle's -conns and connect-storm's -workers take one value or
 // comma-separated steps, one result each: idle's steps are running totals (the
@@ -26,7 +27,10 @@
 // HERALD_ADMIN_PASSWORD) or -target mosquitto (a private mosquitto is started on a
 // free loopback port and stopped afterwards, unless -ws-url names a running one),
 // and prints a table, or with -json one JSON object per result (Result) for plot
-// and scripts. "herald-bench <command> -h" lists every flag.
+// and scripts. connect-storm and idle also take -target null: the tool starts its
+// own null-server, an MQTT-over-WebSocket server that only answers (nullserver.go),
+// whose figures are what the harness can show on this machine at all.
+// "herald-bench <command> -h" lists every flag.
 //
 // # What a run does
 //
