@@ -42,7 +42,10 @@ func newDialer(wsURL string, srcs []string, tlsCfg *tls.Config) (*dialer, error)
 		srcs = []string{""}
 	}
 	for _, s := range srcs {
-		nd := &net.Dialer{Timeout: 10 * time.Second}
+		// No TCP keep-alive: on loopback it never fires within a run, and turning
+		// it on costs four setsockopt calls per connect (2.5 % of the tool's CPU in
+		// a connect storm against the null server, where the tool is the limit).
+		nd := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
 		if s != "" {
 			nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(s)}
 		}
