@@ -23,8 +23,9 @@ import (
 // SUBSCRIBE with a SUBACK granting what was asked, PINGREQ with PINGRESP and a
 // QoS 1 PUBLISH with a PUBACK, and, as herald does, ends the connection on
 // DISCONNECT with a WebSocket close frame. It checks no token, keeps no
-// session and routes nothing. Each connection has one goroutine and a 1 KiB
-// read buffer, so what it costs per connect is what the kernel's TCP over
+// session and routes nothing. Each connection has one goroutine and its read
+// buffers (1 KiB for frames, 4 KiB for packets), so what it costs per connect
+// is what the kernel's TCP over
 // loopback, the Go runtime and the two protocols' framing cost: with the tool
 // on the same machine, the most connects per second any Go server can be
 // measured at here, against which herald's own work per connect shows.

@@ -51,9 +51,10 @@ var builtinRoles = []Role{
 // RolesOf returns the built-in roles of an org: the System org's for the System org,
 // the tenant roles otherwise.
 func RolesOf(orgID string) []Role {
+	system := orgID == SystemOrgID
 	var out []Role
 	for _, r := range builtinRoles {
-		if r.System == (orgID == SystemOrgID) {
+		if r.System == system {
 			out = append(out, r)
 		}
 	}
