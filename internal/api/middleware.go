@@ -160,7 +160,9 @@ func (rw *responseWriter) Flush() {
 	}
 }
 
-// Hijack implements http.Hijacker when the underlying writer does.
+// Hijack implements http.Hijacker when the underlying writer does. The one who
+// hijacks writes the response (a WebSocket upgrade's 101) and is to send the
+// headers set so far with it, the execution time among them.
 func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h, ok := rw.ResponseWriter.(http.Hijacker)
 	if !ok {
@@ -169,6 +171,7 @@ func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !rw.wroteHeader {
 		rw.wroteHeader = true
 		rw.status = http.StatusSwitchingProtocols
+		rw.Header().Set(HeaderExecutionTime, strconv.FormatInt(time.Since(rw.start).Milliseconds(), 10))
 	}
 	return h.Hijack()
 }

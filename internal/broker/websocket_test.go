@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -228,5 +229,42 @@ func TestWebSocket_Closed(t *testing.T) {
 	}
 	if _, resp := dialWS(t, url, nil, "mqtt"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("status %d; want 503", resp.StatusCode)
+	}
+}
+
+// TestWebSocket_UpgradeCarriesHeaders checks that the headers a handler in
+// front of the broker set (herald's request id, VCD-COMPAT §11.3) go out with
+// the 101, and that none of them replaces one the upgrade itself needs.
+func TestWebSocket_UpgradeCarriesHeaders(t *testing.T) {
+	h := mustRunBroker(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Vmware-Vcloud-Request-Id", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
+		w.Header().Set("Connection", "close")      // must not replace Upgrade
+		w.Header().Set("Content-Type", "x/y")      // not for a 101
+		w.Header().Set("X-Line", "a\r\nX-Evil: b") // newlines never reach the wire
+		h.b.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	wc, resp := dialWS(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/messaging/mqtt", nil, "mqtt")
+	if wc == nil {
+		t.Fatalf("status %d; want 101", resp.StatusCode)
+	}
+	if got := resp.Header.Get("X-Vmware-Vcloud-Request-Id"); got != "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9" {
+		t.Errorf("request id in the 101 = %q", got)
+	}
+	if got := resp.Header.Values("Connection"); len(got) != 1 || got[0] != "Upgrade" {
+		t.Errorf("Connection in the 101 = %q; want only Upgrade", got)
+	}
+	if got := resp.Header.Get("Content-Type"); got != "" {
+		t.Errorf("Content-Type %q in a 101", got)
+	}
+	if got := resp.Header.Get("X-Evil"); got != "" {
+		t.Errorf("a header value's newline made a header of its own: X-Evil %q", got)
+	}
+	// The stream works as any other: a CONNECT without credentials is answered.
+	c := wsClient(t, wc, mqtt.Version311)
+	c.send(&mqtt.Connect{ProtocolVersion: mqtt.Version311, CleanStart: true, ClientID: "hdr"})
+	if ack := readAs[*mqtt.Connack](c); ack.ReasonCode != mqtt.ConnRefusedNotAuthorized {
+		t.Fatalf("CONNACK %#x; want 0x05 (no credentials)", byte(ack.ReasonCode))
 	}
 }

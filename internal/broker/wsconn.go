@@ -96,15 +96,21 @@ func wsAccept(w http.ResponseWriter, r *http.Request, subprotocol string) (*wsCo
 		return fail(http.StatusInternalServerError, "hijack: %v", err)
 	}
 	sum := sha1.Sum([]byte(key + wsGUID))
-	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		base64.StdEncoding.EncodeToString(sum[:]) + "\r\n"
+	var resp strings.Builder
+	resp.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
+	resp.WriteString(base64.StdEncoding.EncodeToString(sum[:]))
+	resp.WriteString("\r\n")
 	if subprotocol != "" {
-		resp += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
+		resp.WriteString("Sec-WebSocket-Protocol: " + subprotocol + "\r\n")
 	}
-	resp += "\r\n"
+	// The headers the handlers before this one set go out with the 101, as
+	// net/http sends them with any other answer: the request id of every
+	// response (VCD-COMPAT §11.3) and its execution time.
+	_ = w.Header().WriteSubset(&resp, wsOwnHeaders)
+	resp.WriteString("\r\n")
 	_ = nc.SetDeadline(time.Time{}) // the server's read and write timeouts end with the upgrade
 	_ = nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(nc, resp); err != nil {
+	if _, err := io.WriteString(nc, resp.String()); err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("websocket handshake: %w", err)
 	}
@@ -121,6 +127,12 @@ func wsAccept(w http.ResponseWriter, r *http.Request, subprotocol string) (*wsCo
 	}
 	return c, nil
 }
+
+// wsOwnHeaders are the headers wsAccept writes itself into the 101, never
+// copied from the ResponseWriter's.
+var wsOwnHeaders = map[string]bool{"Upgrade": true, "Connection": true, "Sec-Websocket-Accept": true,
+	"Sec-Websocket-Protocol": true, "Sec-Websocket-Extensions": true, "Content-Length": true,
+	"Content-Type": true, "Transfer-Encoding": true}
 
 // headerHasToken reports whether a comma-separated header has token (ASCII
 // case-insensitive).
