@@ -287,6 +287,25 @@ func TestWSConn_CloseFrame(t *testing.T) {
 	if ws.peerClosed() {
 		t.Fatal("peerClosed with data waiting before the FIN")
 	}
+
+	// A peer that sends a close frame and then shuts down its sending side
+	// still gets the answer RFC 6455 requires, though its FIN is waiting.
+	ws, client = wsPair(t)
+	if _, err := client.Write(clientFrame(true, opClose, []byte{0x03, 0xe9}, false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ws.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after the peer's close frame: %d, %v; want io.EOF", n, err)
+	}
+	if err := ws.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(client); err != nil || !bytes.Equal(got, []byte{0x88, 0x02, 0x03, 0xe9}) {
+		t.Fatalf("client read % x, %v; want the close frame echoing 1001", got, err)
+	}
 }
 
 // waitFor waits until cond holds, failing the test after 5 s. On loopback what
