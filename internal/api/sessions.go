@@ -208,9 +208,12 @@ var sessionFields = map[string]func(vcd.Session) string{
 }
 
 // sessionByID resolves {id} of /sessions/{id} and checks the caller's rights.
-func (a *API) sessionByID(r *http.Request, c *call) (vcd.Session, error) {
+// /sessions/provider is the provider login, not a session: its other methods
+// get 405 with the Allow header every 405 carries (RFC 9110 §15.5.6).
+func (a *API) sessionByID(w http.ResponseWriter, r *http.Request, c *call) (vcd.Session, error) {
 	raw := r.PathValue("id")
 	if strings.EqualFold(raw, "provider") {
+		w.Header().Set("Allow", http.MethodPost)
 		return vcd.Session{}, vcd.Errorf(vcd.CodeMethodNotAllowed, "The method %s is not allowed on this resource.", r.Method)
 	}
 	id, ok := vcd.ParseID(vcd.KindSession, raw)
@@ -228,7 +231,7 @@ func (a *API) sessionByID(r *http.Request, c *call) (vcd.Session, error) {
 }
 
 func (a *API) getSession(w http.ResponseWriter, r *http.Request, c *call) error {
-	s, err := a.sessionByID(r, c)
+	s, err := a.sessionByID(w, r, c)
 	if err != nil {
 		return err
 	}
@@ -240,7 +243,7 @@ func (a *API) getSession(w http.ResponseWriter, r *http.Request, c *call) error 
 }
 
 func (a *API) deleteSession(w http.ResponseWriter, r *http.Request, c *call) error {
-	s, err := a.sessionByID(r, c)
+	s, err := a.sessionByID(w, r, c)
 	if err != nil {
 		return err
 	}

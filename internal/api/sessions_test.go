@@ -139,8 +139,13 @@ func TestSessions(t *testing.T) {
 		wantStatus(t, r, 403)
 	})
 	t.Run("ProviderIsNotAnID", func(t *testing.T) {
-		r := env.do(t, "GET", "/cloudapi/1.0.0/sessions/provider", "", alice)
-		wantStatus(t, r, 405)
+		for _, method := range []string{"GET", "DELETE"} {
+			r := env.do(t, method, "/cloudapi/1.0.0/sessions/provider", "", alice)
+			wantStatus(t, r, 405)
+			if got := r.Header.Get("Allow"); got != "POST" {
+				t.Errorf("%s /sessions/provider: Allow %q; want POST", method, got)
+			}
+		}
 	})
 	t.Run("DeleteByOtherUser", func(t *testing.T) {
 		r := env.do(t, "DELETE", "/cloudapi/1.0.0/sessions/"+aliceSession, "", env.mustLogin(t, "erin@acme"))
