@@ -24,12 +24,18 @@ func (db *DB) CreateSession(ctx context.Context, s vcd.Session) error {
 	return nil
 }
 
-// Session returns the session with the given id, or a vcd.CodeNotFound error.
+// Session returns the session with the given id, or a vcd.CodeNotFound error. A
+// session created on another node is read from JetStream when the cache does not
+// hold it yet: a user who logs in through one node and connects to another at
+// once (behind a load balancer) presents a token whose session this node's
+// watcher may not have delivered. Callers look up only ids from tokens whose
+// signature they verified, or ids an authenticated caller asked for.
 func (db *DB) Session(ctx context.Context, id string) (vcd.Session, error) {
-	if s, _, ok := db.sessions.get(id); ok {
-		return s, nil
+	if !validID(id) {
+		return vcd.Session{}, notFound("session", id)
 	}
-	return vcd.Session{}, notFound("session", id)
+	s, _, err := db.sessions.current(ctx, id)
+	return s, err
 }
 
 // SessionByLegacyToken returns the session whose LegacyTokenHash is tokenHash, or a

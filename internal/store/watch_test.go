@@ -165,3 +165,44 @@ func TestWatch(t *testing.T) {
 	default:
 	}
 }
+
+// TestSession_WrittenElsewhere reads sessions written straight into the KV
+// bucket, as another node's logins are, right after each write: the cache's
+// watcher may not have delivered them yet, and Session must find them anyway
+// (a token used on another node right after its login).
+func TestSession_WrittenElsewhere(t *testing.T) {
+	ctx := context.Background()
+	url, dbs := MustOpenNodes(t, 1)
+	db := dbs[0]
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := js.KeyValue(ctx, "herald_sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		s := vcd.Session{ID: vcd.NewUUID(), UserID: vcd.NewUUID(), OrgID: vcd.NewUUID(), JTI: vcd.NewUUID(),
+			Created: time.Now().UTC()}
+		data, _ := json.Marshal(s)
+		if _, err := sessions.Put(ctx, s.ID, data); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Session(ctx, s.ID)
+		if err != nil || got.JTI != s.JTI {
+			t.Fatalf("write %d: Session right after another node's write = %+v, %v", i, got, err)
+		}
+	}
+	if _, err := db.Session(ctx, vcd.NewUUID()); vcd.CodeOf(err) != vcd.CodeNotFound {
+		t.Fatalf("unknown session: %v; want not found", err)
+	}
+	if _, err := db.Session(ctx, "not/an.id"); vcd.CodeOf(err) != vcd.CodeNotFound {
+		t.Fatalf("invalid id: %v; want not found", err)
+	}
+}
