@@ -18,12 +18,15 @@ func (db *DB) Orgs(ctx context.Context) ([]vcd.Org, error) {
 	return orgs, nil
 }
 
-// Org returns the org with the given id, or a vcd.CodeNotFound error.
+// Org returns the org with the given id, or a vcd.CodeNotFound error. One
+// written on another node is read from JetStream when the cache does not hold it
+// yet (its watcher a few milliseconds behind), as Session does.
 func (db *DB) Org(ctx context.Context, id string) (vcd.Org, error) {
-	if o, _, ok := db.orgs.get(id); ok {
-		return o, nil
+	if !validID(id) {
+		return vcd.Org{}, notFound("org", id)
 	}
-	return vcd.Org{}, notFound("org", id)
+	o, _, err := db.orgs.current(ctx, id)
+	return o, err
 }
 
 // OrgByName returns the org with the given name, compared case-insensitively, or a

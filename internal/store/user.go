@@ -24,12 +24,15 @@ func (db *DB) Users(ctx context.Context, orgID string) ([]vcd.User, error) {
 	return users, nil
 }
 
-// User returns the user with the given id, or a vcd.CodeNotFound error.
+// User returns the user with the given id, or a vcd.CodeNotFound error. One
+// written on another node is read from JetStream when the cache does not hold it
+// yet (its watcher a few milliseconds behind), as Session does.
 func (db *DB) User(ctx context.Context, id string) (vcd.User, error) {
-	if u, _, ok := db.users.get(id); ok {
-		return u, nil
+	if !validID(id) {
+		return vcd.User{}, notFound("user", id)
 	}
-	return vcd.User{}, notFound("user", id)
+	u, _, err := db.users.current(ctx, id)
+	return u, err
 }
 
 // UserByName returns the user of the org with the given name, compared

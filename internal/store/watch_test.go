@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -166,10 +167,10 @@ func TestWatch(t *testing.T) {
 	}
 }
 
-// TestSession_WrittenElsewhere reads sessions written straight into the KV
-// bucket, as another node's logins are, right after each write: the cache's
-// watcher may not have delivered them yet, and Session must find them anyway
-// (a token used on another node right after its login).
+// TestSession_WrittenElsewhere reads sessions, users and orgs written straight
+// into their KV buckets, as another node's are, right after each write: the
+// cache's watcher may not have delivered them yet, and the reads must find
+// them anyway (a token used on another node right after its login).
 func TestSession_WrittenElsewhere(t *testing.T) {
 	ctx := context.Background()
 	url, dbs := MustOpenNodes(t, 1)
@@ -204,5 +205,34 @@ func TestSession_WrittenElsewhere(t *testing.T) {
 	}
 	if _, err := db.Session(ctx, "not/an.id"); vcd.CodeOf(err) != vcd.CodeNotFound {
 		t.Fatalf("invalid id: %v; want not found", err)
+	}
+
+	bucket := func(name string) jetstream.KeyValue {
+		kv, err := js.KeyValue(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+	users, orgs := bucket("herald_users"), bucket("herald_orgs")
+	for i := range 20 {
+		o := vcd.Org{ID: vcd.NewUUID(), Name: fmt.Sprintf("elsewhere-%d", i), Enabled: true}
+		u := vcd.User{ID: vcd.NewUUID(), OrgID: o.ID, Name: "eve", Role: vcd.RoleVAppUser, Enabled: true}
+		for _, w := range []struct {
+			kv  jetstream.KeyValue
+			key string
+			v   any
+		}{{orgs, o.ID, o}, {users, u.ID, u}} {
+			data, _ := json.Marshal(w.v)
+			if _, err := w.kv.Put(ctx, w.key, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := db.Org(ctx, o.ID); err != nil || got.Name != o.Name {
+			t.Fatalf("write %d: Org right after another node's write = %+v, %v", i, got, err)
+		}
+		if got, err := db.User(ctx, u.ID); err != nil || got.OrgID != o.ID {
+			t.Fatalf("write %d: User right after another node's write = %+v, %v", i, got, err)
+		}
 	}
 }
