@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldmq/herald/internal/store"
@@ -520,12 +519,7 @@ func TestLog_StreamConfig(t *testing.T) {
 		db := MustOpen(t, func(c *store.Config) { c.NATSURL = url; c.DataDir = ""; o(c) })
 		_ = db.Close()
 	}
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := jetStreamAt(t, url)
 	config := func() jetstream.StreamConfig {
 		s, err := js.Stream(ctx, "NOTIFY")
 		if err != nil {
@@ -553,12 +547,7 @@ func TestFeed_RecoversFromDeletedConsumer(t *testing.T) {
 	ctx := context.Background()
 	url, dbs := MustOpenNodes(t, 1)
 	db := dbs[0]
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := jetStreamAt(t, url)
 	stream, err := js.Stream(ctx, "NOTIFY")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldmq/herald/internal/store"
 	"github.com/heraldmq/herald/internal/vcd"
@@ -59,6 +61,23 @@ func MustRunNATS(tb testing.TB) string {
 		s.WaitForShutdown()
 	})
 	return s.ClientURL()
+}
+
+// jetStreamAt returns a JetStream client of its own on the NATS server at url, for
+// tests that act as another node or an operator: writing into buckets and streams
+// behind the DB's back. It is closed when the test ends.
+func jetStreamAt(tb testing.TB, url string) jetstream.JetStream {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
 }
 
 // MustOpenNodes opens n DBs connected to one shared NATS server, as n herald nodes of a

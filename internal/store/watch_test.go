@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldmq/herald/internal/store"
@@ -20,15 +19,7 @@ func TestCache_ExternalWrite(t *testing.T) {
 	ctx := context.Background()
 	url, dbs := MustOpenNodes(t, 1)
 	db := dbs[0]
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, url)
 	users, err := js.KeyValue(ctx, "herald_users")
 	if err != nil {
 		t.Fatal(err)
@@ -175,15 +166,7 @@ func TestSession_WrittenElsewhere(t *testing.T) {
 	ctx := context.Background()
 	url, dbs := MustOpenNodes(t, 1)
 	db := dbs[0]
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, url)
 	sessions, err := js.KeyValue(ctx, "herald_sessions")
 	if err != nil {
 		t.Fatal(err)
