@@ -54,8 +54,8 @@
 // Every bucket but herald_names and herald_meta is mirrored in memory by a KV watcher
 // (all keys, deletes included), with secondary indexes: org name → id, (org, user
 // name) → id, legacy token hash → session id, secret hash → token id, service account
-// name → id and secret hash → id. Lookups read only
-// the cache: no round trip, no allocation. The rules:
+// name → id and secret hash → id. Lookups read the
+// cache: no round trip, no allocation, unless it misses (below). The rules:
 //
 //   - Open returns after every watcher has delivered the bucket's current values.
 //   - Each cached value carries its KV revision; a value never replaces a newer one.
@@ -65,7 +65,12 @@
 //   - A local delete leaves a tombstone at the deleted revision until the watcher has
 //     passed it, so a late watch event cannot bring the value back.
 //   - Writes by other nodes appear when their watch event arrives (milliseconds).
-//     An update or delete whose entity is not cached yet reads it from KV.
+//     An update or delete whose entity is not cached yet reads it from KV, and so
+//     does a lookup by id of a session, user, org, API token, service account, task
+//     or vApp. A lookup by a secondary index that misses asks JetStream for the
+//     bucket's last revision and waits (at most 2 s) until the watcher has delivered
+//     it, then looks again: whatever another node wrote before the lookup is found.
+//     Concurrent misses share that request, so bad credentials cannot multiply it.
 //
 // DB.Watch reports every change from any node after the cache has applied it, so that
 // consumers (the broker closing connections of revoked sessions) learn within

@@ -33,7 +33,7 @@ func (db *DB) Org(ctx context.Context, id string) (vcd.Org, error) {
 // vcd.CodeNotFound error.
 func (db *DB) OrgByName(ctx context.Context, name string) (vcd.Org, error) {
 	lower := strings.ToLower(name)
-	o, ok := db.orgs.getBy(func() (string, bool) {
+	o, ok := db.orgs.getBy(ctx, func() (string, bool) {
 		id, ok := db.orgByName[lower]
 		return id, ok
 	})

@@ -64,19 +64,21 @@ func (db *DB) ServiceAccounts(ctx context.Context) ([]vcd.ServiceAccount, error)
 }
 
 // ServiceAccount returns the service account with the given id, or a vcd.CodeNotFound
-// error.
+// error. Like Session, it reads an account the cache does not hold yet from JetStream;
+// callers look up only ids from service JWTs whose signature they verified.
 func (db *DB) ServiceAccount(ctx context.Context, id string) (vcd.ServiceAccount, error) {
-	if s, _, ok := db.accounts.t.get(id); ok {
-		return s, nil
+	if !validID(id) {
+		return vcd.ServiceAccount{}, notFound("service account", id)
 	}
-	return vcd.ServiceAccount{}, notFound("service account", id)
+	s, _, err := db.accounts.t.current(ctx, id)
+	return s, err
 }
 
 // ServiceAccountByName returns the service account with the given name, compared
 // case-insensitively, or a vcd.CodeNotFound error.
 func (db *DB) ServiceAccountByName(ctx context.Context, name string) (vcd.ServiceAccount, error) {
 	lower := strings.ToLower(name)
-	s, ok := db.accounts.t.getBy(func() (string, bool) {
+	s, ok := db.accounts.t.getBy(ctx, func() (string, bool) {
 		id, ok := db.accounts.byName[lower]
 		return id, ok
 	})
@@ -90,7 +92,7 @@ func (db *DB) ServiceAccountByName(ctx context.Context, name string) (vcd.Servic
 // or a vcd.CodeNotFound error.
 func (db *DB) ServiceAccountBySecret(ctx context.Context, secretHash string) (vcd.ServiceAccount, error) {
 	if secretHash != "" {
-		s, ok := db.accounts.t.getBy(func() (string, bool) {
+		s, ok := db.accounts.t.getBy(ctx, func() (string, bool) {
 			id, ok := db.accounts.bySecret[secretHash]
 			return id, ok
 		})

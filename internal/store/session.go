@@ -42,7 +42,7 @@ func (db *DB) Session(ctx context.Context, id string) (vcd.Session, error) {
 // vcd.CodeNotFound error.
 func (db *DB) SessionByLegacyToken(ctx context.Context, tokenHash string) (vcd.Session, error) {
 	if tokenHash != "" {
-		s, ok := db.sessions.getBy(func() (string, bool) {
+		s, ok := db.sessions.getBy(ctx, func() (string, bool) {
 			id, ok := db.sessionByLegacy[tokenHash]
 			return id, ok
 		})

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"testing"
 )
 
@@ -89,4 +92,84 @@ func TestTable_Index(t *testing.T) {
 	if len(idx) != 1 || idx["x"] != "b" {
 		t.Fatalf("index after remove = %v; want x→b", idx)
 	}
+}
+
+// TestLastRev_Shares pins catchUp's request sharing: a caller that arrives while a
+// request is pending gets the answer of the next request, sent after it arrived (the
+// pending one may predate the write it looks for), and the callers that arrive
+// meanwhile share that one request.
+func TestLastRev_Shares(t *testing.T) {
+	var l lastRev
+	started := make(chan uint64)
+	release := make(chan struct{})
+	var sent uint64
+	fetch := func(ctx context.Context) (uint64, error) {
+		sent++ // only run's goroutine calls fetch, one request at a time
+		n := sent
+		started <- n
+		<-release
+		return n, nil
+	}
+	got := make(chan uint64, 4)
+	ask := func() {
+		rev, err := l.get(context.Background(), fetch)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- rev
+	}
+	go ask()
+	if n := <-started; n != 1 {
+		t.Fatalf("first request %d", n)
+	}
+	// Three callers arrive while request 1 is pending.
+	for range 3 {
+		go ask()
+	}
+	for {
+		l.mu.Lock()
+		w := 0
+		if l.next != nil {
+			w = l.next.waiters
+		}
+		l.mu.Unlock()
+		if w == 3 {
+			break
+		}
+		runtime.Gosched()
+	}
+	release <- struct{}{}
+	if rev := <-got; rev != 1 {
+		t.Fatalf("first caller got %d, want 1", rev)
+	}
+	if n := <-started; n != 2 {
+		t.Fatalf("second request %d", n)
+	}
+	release <- struct{}{}
+	for range 3 {
+		if rev := <-got; rev != 2 {
+			t.Fatalf("a caller that arrived during request 1 got %d, want 2", rev)
+		}
+	}
+	// Nobody waits: the goroutine has stopped, and a new caller starts a request.
+	go ask()
+	if n := <-started; n != 3 {
+		t.Fatalf("third request %d", n)
+	}
+	release <- struct{}{}
+	if rev := <-got; rev != 3 {
+		t.Fatalf("late caller got %d, want 3", rev)
+	}
+
+	// A caller whose context ends stops waiting; the request still completes for
+	// the others.
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := l.get(ctx, fetch); errc <- err }()
+	<-started
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: %v", err)
+	}
+	release <- struct{}{}
 }

@@ -23,19 +23,22 @@ func (db *DB) CreateAPIToken(ctx context.Context, t vcd.APIToken) error {
 	return nil
 }
 
-// APIToken returns the token with the given id, or a vcd.CodeNotFound error.
+// APIToken returns the token with the given id, or a vcd.CodeNotFound error. Like
+// Session, it reads a token the cache does not hold yet from JetStream; callers look
+// up only ids an authenticated caller named.
 func (db *DB) APIToken(ctx context.Context, id string) (vcd.APIToken, error) {
-	if t, _, ok := db.tokens.get(id); ok {
-		return t, nil
+	if !validID(id) {
+		return vcd.APIToken{}, notFound("api token", id)
 	}
-	return vcd.APIToken{}, notFound("api token", id)
+	t, _, err := db.tokens.current(ctx, id)
+	return t, err
 }
 
 // APITokenBySecret returns the token whose SecretHash is secretHash, or a
 // vcd.CodeNotFound error.
 func (db *DB) APITokenBySecret(ctx context.Context, secretHash string) (vcd.APIToken, error) {
 	if secretHash != "" {
-		t, ok := db.tokens.getBy(func() (string, bool) {
+		t, ok := db.tokens.getBy(ctx, func() (string, bool) {
 			id, ok := db.tokenBySecret[secretHash]
 			return id, ok
 		})

@@ -39,7 +39,7 @@ func (db *DB) User(ctx context.Context, id string) (vcd.User, error) {
 // case-insensitively, or a vcd.CodeNotFound error.
 func (db *DB) UserByName(ctx context.Context, orgID, name string) (vcd.User, error) {
 	lower := strings.ToLower(name)
-	u, ok := db.users.getBy(func() (string, bool) {
+	u, ok := db.users.getBy(ctx, func() (string, bool) {
 		id, ok := db.userByName[orgID][lower]
 		return id, ok
 	})

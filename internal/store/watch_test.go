@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,5 +220,108 @@ func TestSession_WrittenElsewhere(t *testing.T) {
 		if got, err := db.User(ctx, u.ID); err != nil || got.OrgID != o.ID {
 			t.Fatalf("write %d: User right after another node's write = %+v, %v", i, got, err)
 		}
+	}
+}
+
+// TestIndexes_WrittenElsewhere looks entities up by name, secret and legacy token
+// right after writing them straight into their buckets, as another node does: the
+// watcher may not have delivered them yet, and the lookups must find them anyway (a
+// user created through one node logs in through another at once; a legacy token used
+// on another node right after its login). Lookups by id of tokens and accounts read
+// through too. A lookup of something nobody wrote still misses, and without waiting
+// for anything once the watcher is current.
+func TestIndexes_WrittenElsewhere(t *testing.T) {
+	ctx := context.Background()
+	url, dbs := MustOpenNodes(t, 1)
+	db := dbs[0]
+	js := jetStreamAt(t, url)
+	put := func(bucket, key string, v any) {
+		t.Helper()
+		kv, err := js.KeyValue(ctx, bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := json.Marshal(v)
+		if _, err := kv.Put(ctx, key, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash := func(i int, what string) string {
+		return fmt.Sprintf("%x", sha256.Sum256([]byte(what+strconv.Itoa(i)+vcd.NewUUID())))
+	}
+	for i := range 30 {
+		o := vcd.Org{ID: vcd.NewUUID(), Name: fmt.Sprintf("Elsewhere-%d", i), Enabled: true}
+		put("herald_orgs", o.ID, o)
+		if got, err := db.OrgByName(ctx, strings.ToLower(o.Name)); err != nil || got.ID != o.ID {
+			t.Fatalf("write %d: OrgByName right after another node's write = %+v, %v", i, got, err)
+		}
+
+		u := vcd.User{ID: vcd.NewUUID(), OrgID: o.ID, Name: "Eve", Role: vcd.RoleVAppUser, Enabled: true}
+		put("herald_users", u.ID, u)
+		if got, err := db.UserByName(ctx, o.ID, "eve"); err != nil || got.ID != u.ID {
+			t.Fatalf("write %d: UserByName right after another node's write = %+v, %v", i, got, err)
+		}
+
+		s := vcd.Session{ID: vcd.NewUUID(), UserID: u.ID, OrgID: o.ID, JTI: vcd.NewUUID(),
+			LegacyTokenHash: hash(i, "legacy"), Created: time.Now().UTC()}
+		put("herald_sessions", s.ID, s)
+		if got, err := db.SessionByLegacyToken(ctx, s.LegacyTokenHash); err != nil || got.ID != s.ID {
+			t.Fatalf("write %d: SessionByLegacyToken right after another node's write = %+v, %v", i, got, err)
+		}
+
+		tok := vcd.APIToken{ID: vcd.NewUUID(), Name: "t", Type: vcd.TokenRefresh, UserID: u.ID, OrgID: o.ID,
+			SecretHash: hash(i, "token"), Created: time.Now().UTC()}
+		put("herald_tokens", tok.ID, tok)
+		if got, err := db.APITokenBySecret(ctx, tok.SecretHash); err != nil || got.ID != tok.ID {
+			t.Fatalf("write %d: APITokenBySecret right after another node's write = %+v, %v", i, got, err)
+		}
+		tok2 := tok
+		tok2.ID, tok2.SecretHash = vcd.NewUUID(), hash(i, "token2")
+		put("herald_tokens", tok2.ID, tok2)
+		if got, err := db.APIToken(ctx, tok2.ID); err != nil || got.SecretHash != tok2.SecretHash {
+			t.Fatalf("write %d: APIToken right after another node's write = %+v, %v", i, got, err)
+		}
+
+		acct := vcd.ServiceAccount{ID: vcd.NewUUID(), Name: fmt.Sprintf("Svc-%d", i), Enabled: true,
+			SecretHash: hash(i, "service"), Created: time.Now().UTC()}
+		put("herald_service_accounts", acct.ID, acct)
+		if got, err := db.ServiceAccountByName(ctx, strings.ToLower(acct.Name)); err != nil || got.ID != acct.ID {
+			t.Fatalf("write %d: ServiceAccountByName right after another node's write = %+v, %v", i, got, err)
+		}
+		acct2 := acct
+		acct2.ID, acct2.Name, acct2.SecretHash = vcd.NewUUID(), fmt.Sprintf("Svc2-%d", i), hash(i, "service2")
+		put("herald_service_accounts", acct2.ID, acct2)
+		if got, err := db.ServiceAccountBySecret(ctx, acct2.SecretHash); err != nil || got.ID != acct2.ID {
+			t.Fatalf("write %d: ServiceAccountBySecret right after another node's write = %+v, %v", i, got, err)
+		}
+		acct3 := acct
+		acct3.ID, acct3.Name, acct3.SecretHash = vcd.NewUUID(), fmt.Sprintf("Svc3-%d", i), hash(i, "service3")
+		put("herald_service_accounts", acct3.ID, acct3)
+		if got, err := db.ServiceAccount(ctx, acct3.ID); err != nil || got.Name != acct3.Name {
+			t.Fatalf("write %d: ServiceAccount right after another node's write = %+v, %v", i, got, err)
+		}
+	}
+
+	// Misses stay misses, answered once the watcher has caught up: well within the
+	// catch-up's bound of seconds, which only a watcher that falls behind would use.
+	start := time.Now()
+	misses := []func() error{
+		func() error { _, err := db.OrgByName(ctx, "nobody-wrote-this"); return err },
+		func() error { _, err := db.UserByName(ctx, vcd.NewUUID(), "nobody"); return err },
+		func() error { _, err := db.SessionByLegacyToken(ctx, hash(0, "unknown")); return err },
+		func() error { _, err := db.APITokenBySecret(ctx, hash(0, "unknown")); return err },
+		func() error { _, err := db.APIToken(ctx, vcd.NewUUID()); return err },
+		func() error { _, err := db.ServiceAccountByName(ctx, "nobody"); return err },
+		func() error { _, err := db.ServiceAccountBySecret(ctx, hash(0, "unknown")); return err },
+		func() error { _, err := db.ServiceAccount(ctx, vcd.NewUUID()); return err },
+		func() error { _, err := db.ServiceAccount(ctx, "not/an.id"); return err },
+	}
+	for i, miss := range misses {
+		if err := miss(); vcd.CodeOf(err) != vcd.CodeNotFound {
+			t.Errorf("miss %d: %v; want not found", i, err)
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("%d misses took %v: a miss waited for the catch-up's bound", len(misses), took)
 	}
 }
