@@ -17,6 +17,12 @@
 // lies between the live heap and the process's memory limit (GOMEMLIMIT, or a
 // container's cgroup limit), and GOMEMLIMIT still bounds the heap whatever the
 // percentage. GOGC set in the environment turns the Tuner off.
+//
+// When the process turns quiet (no work, little allocation), the Tuner also returns
+// the heap's free memory to the operating system once (debug.FreeOSMemory). Go keeps
+// a heap as large as its last goal, twice the live heap: after a burst of connects
+// the memory a parked connection costs the process would otherwise be twice what it
+// holds, until the process allocates enough again.
 package gctune
 
 import (
@@ -54,6 +60,18 @@ type Config struct {
 	BusyRate float64
 	// Changed, when set, is called with each percentage the Tuner sets.
 	Changed func(percent int)
+	// Quiet is the allocation rate, in bytes a second, below which an interval
+	// without work is quiet; default 1 MiB. At the end of a quiet interval the Tuner
+	// collects and returns the heap's free memory to the operating system if the
+	// heap (its objects, live or not, and its free memory not yet returned) has
+	// grown by at least ReleaseMin (default 32 MiB) since the last such release,
+	// and that release is at least ReleaseEvery (default 5 s) ago. Negative:
+	// never.
+	Quiet        float64
+	ReleaseMin   int64
+	ReleaseEvery time.Duration
+	// Released, when set, is called with the bytes each release returned.
+	Released func(bytes uint64)
 	// Limit is the memory the process may use, in bytes: the heap the Tuner allows
 	// grows by at most half of what lies between the live heap and it, so that the
 	// room given never takes a container over its limit. Zero: New reads it from Go's
@@ -87,6 +105,17 @@ func (c Config) want(live, allocated, work uint64, secs float64) int {
 		headroom = min(headroom, (c.Limit-int64(min(live, math.MaxInt64/2)))/2)
 	}
 	return Percent(live, float64(allocated)/secs, c.Period, headroom)
+}
+
+// release reports whether to collect and return the heap's free memory now, at the
+// end of an interval of secs seconds in which the process allocated allocated bytes
+// and did work, with the heap at heap bytes (objects and unreturned free memory),
+// base after the last release, which was ago.
+func (c Config) release(allocated, work uint64, secs float64, heap, base uint64, ago time.Duration) bool {
+	if c.Quiet < 0 || secs <= 0 || work > 0 || float64(allocated)/secs >= c.Quiet {
+		return false
+	}
+	return heap >= base+uint64(c.ReleaseMin) && ago >= c.ReleaseEvery
 }
 
 // cgroupMemoryFiles hold a container's memory limit (cgroup v2, then v1).
@@ -142,6 +171,15 @@ func New(cfg Config) *Tuner {
 	if cfg.Limit == 0 {
 		cfg.Limit = memoryLimit()
 	}
+	if cfg.Quiet == 0 {
+		cfg.Quiet = 1 << 20
+	}
+	if cfg.ReleaseMin <= 0 {
+		cfg.ReleaseMin = 32 << 20
+	}
+	if cfg.ReleaseEvery <= 0 {
+		cfg.ReleaseEvery = 5 * time.Second
+	}
 	return &Tuner{cfg: cfg}
 }
 
@@ -168,9 +206,12 @@ func (t *Tuner) Run(ctx context.Context) {
 	}()
 
 	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"},
-		{Name: "/memory/classes/heap/objects:bytes"}}
+		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(samples)
 	lastAllocs, lastBusy, lastTime := samples[1].Value.Uint64(), t.cfg.Busy(), time.Now()
+	var lastRelease time.Time
+	var base uint64 // the heap after the last release
 	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()
 	for {
@@ -184,10 +225,21 @@ func (t *Tuner) Run(ctx context.Context) {
 			if busy < lastBusy {
 				work = busy // the count started over (herald: a new log)
 			}
-			want := t.cfg.want(live, allocs-lastAllocs, work, now.Sub(lastTime).Seconds())
+			secs := now.Sub(lastTime).Seconds()
+			want := t.cfg.want(live, allocs-lastAllocs, work, secs)
 			if cur, _ := t.Current(); differs(cur, want) && safe(cur, want, live, heap) {
 				debug.SetGCPercent(want)
 				t.set(want)
+			}
+			if t.cfg.release(allocs-lastAllocs, work, secs, heap+samples[3].Value.Uint64(), base, now.Sub(lastRelease)) {
+				released := samples[4].Value.Uint64()
+				debug.FreeOSMemory()
+				lastRelease = time.Now()
+				metrics.Read(samples)
+				base = samples[2].Value.Uint64() + samples[3].Value.Uint64()
+				if t.cfg.Released != nil {
+					t.cfg.Released(samples[4].Value.Uint64() - min(released, samples[4].Value.Uint64()))
+				}
 			}
 			lastAllocs, lastBusy, lastTime = allocs, busy, now
 		}

@@ -231,3 +231,73 @@ func TestTuner_OnePerProcess(t *testing.T) {
 		}
 	}
 }
+
+func TestConfig_Release(t *testing.T) {
+	c := Config{Quiet: 1 << 20, ReleaseMin: 32 << 20, ReleaseEvery: time.Minute}
+	const mb = 1 << 20
+	tests := []struct {
+		name            string
+		allocated, work uint64
+		secs            float64
+		heap, base      uint64
+		ago             time.Duration
+		want            bool
+	}{
+		{"quiet after a burst", 100 << 10, 0, 1, 200 * mb, 40 * mb, time.Hour, true},
+		{"grown by just the minimum", 0, 0, 1, 72 * mb, 40 * mb, time.Minute, true},
+		{"grown by less", 0, 0, 1, 71 * mb, 40 * mb, time.Hour, false},
+		{"allocating", 2 * mb, 0, 1, 200 * mb, 40 * mb, time.Hour, false},
+		{"allocating over two seconds", 3 * mb, 0, 2, 200 * mb, 40 * mb, time.Hour, false},
+		{"little over two seconds", 1 * mb, 0, 2, 200 * mb, 40 * mb, time.Hour, true},
+		{"working", 0, 1, 1, 200 * mb, 40 * mb, time.Hour, false},
+		{"released a moment ago", 0, 0, 1, 200 * mb, 40 * mb, 59 * time.Second, false},
+		{"no time passed", 0, 0, 0, 200 * mb, 40 * mb, time.Hour, false},
+		{"first release", 0, 0, 1, 32 * mb, 0, time.Duration(1<<63 - 1), true},
+	}
+	for _, tt := range tests {
+		if got := c.release(tt.allocated, tt.work, tt.secs, tt.heap, tt.base, tt.ago); got != tt.want {
+			t.Errorf("%s: release = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+	off := c
+	off.Quiet = -1
+	if off.release(0, 0, 1, 200*mb, 0, time.Hour) {
+		t.Error("release with Quiet < 0")
+	}
+}
+
+// TestTuner_ReleasesWhenQuiet: memory a burst left behind goes back to the operating
+// system once the process is quiet.
+func TestTuner_ReleasesWhenQuiet(t *testing.T) {
+	var busy atomic.Uint64
+	released := make(chan uint64, 1)
+	tu := New(Config{
+		Headroom:   256 << 20,
+		Limit:      -1,
+		Interval:   20 * time.Millisecond,
+		Busy:       busy.Load,
+		ReleaseMin: 16 << 20,
+		Released:   func(n uint64) { released <- n },
+	})
+	// The burst: 64 MiB of small objects, garbage by the time the Tuner looks.
+	burstSink = make([][]byte, 16<<10)
+	for i := range burstSink {
+		burstSink[i] = make([]byte, 4<<10)
+	}
+	burstSink = nil
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tu.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case n := <-released:
+		if n < 32<<20 {
+			t.Fatalf("released %d MiB; want most of the burst's 64", n>>20)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("nothing released while quiet")
+	}
+}
+
+var burstSink [][]byte

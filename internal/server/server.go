@@ -83,6 +83,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		Busy:     s.inst.fed.Load,
 		BusyRate: gcBusyRate,
 		Changed:  func(p int) { logger.Debug("GC percentage", "percent", p) },
+		Released: func(n uint64) { logger.Debug("returned free heap memory to the OS", "bytes", n) },
 	})
 	return s, nil
 }
