@@ -65,7 +65,7 @@ type Config struct {
 	// collects and returns the heap's free memory to the operating system if the
 	// heap (its objects, live or not, and its free memory not yet returned) has
 	// grown by at least ReleaseMin (default 32 MiB) since the last such release,
-	// and that release is at least ReleaseEvery (default 5 s) ago. Negative:
+	// and that release is at least ReleaseEvery (default 2 s) ago. Negative:
 	// never.
 	Quiet        float64
 	ReleaseMin   int64
@@ -178,7 +178,7 @@ func New(cfg Config) *Tuner {
 		cfg.ReleaseMin = 32 << 20
 	}
 	if cfg.ReleaseEvery <= 0 {
-		cfg.ReleaseEvery = 5 * time.Second
+		cfg.ReleaseEvery = 2 * time.Second
 	}
 	return &Tuner{cfg: cfg}
 }
