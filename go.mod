@@ -13,6 +13,7 @@ require (
 	github.com/nats-io/nuid v1.0.1
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.59.0
+	golang.org/x/sys v0.50.0
 )
 
 require (
@@ -25,6 +26,5 @@ require (
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.19.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )

@@ -45,11 +45,7 @@ func newDialer(wsURL string, srcs []string, tlsCfg *tls.Config) (*dialer, error)
 		// No TCP keep-alive: on loopback it never fires within a run, and turning
 		// it on costs four setsockopt calls per connect (2.5 % of the tool's CPU in
 		// a connect storm against the null server, where the tool is the limit).
-		nd := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
-		if s != "" {
-			nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(s)}
-		}
-		d.dialers = append(d.dialers, nd)
+		d.dialers = append(d.dialers, sourceDialer(s, false))
 	}
 	return d, nil
 }
@@ -62,12 +58,8 @@ func httpClients(srcs []string, tlsCfg *tls.Config) []*http.Client {
 	}
 	var out []*http.Client
 	for _, s := range srcs {
-		nd := &net.Dialer{Timeout: 10 * time.Second}
-		if s != "" {
-			nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(s)}
-		}
 		out = append(out, &http.Client{Transport: &http.Transport{
-			DialContext:         nd.DialContext,
+			DialContext:         sourceDialer(s, true).DialContext,
 			TLSClientConfig:     tlsCfg,
 			MaxIdleConnsPerHost: 64,
 			ForceAttemptHTTP2:   false,

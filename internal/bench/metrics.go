@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -323,11 +322,7 @@ func clientTLS(scheme, cacert string, insecure bool) (*tls.Config, error) {
 // senderClient returns an HTTP/1.1 client that keeps one connection alive, from
 // source address src.
 func senderClient(src string, tlsCfg *tls.Config) *http.Client {
-	nd := &net.Dialer{Timeout: 10 * time.Second}
-	if src != "" {
-		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-	}
-	return &http.Client{Transport: &http.Transport{DialContext: nd.DialContext, TLSClientConfig: tlsCfg,
+	return &http.Client{Transport: &http.Transport{DialContext: sourceDialer(src, true).DialContext, TLSClientConfig: tlsCfg,
 		MaxIdleConnsPerHost: 1, DisableCompression: true}}
 }
 
