@@ -63,8 +63,11 @@ type SessionFlight struct {
 
 // SessionStore keeps persistent sessions durably, by (principal, client id).
 type SessionStore interface {
-	// Load returns the record, or ok false if there is none.
-	Load(ctx context.Context, principalID, clientID string) (rec SessionRecord, ok bool, err error)
+	// Load returns the record, or ok false if there is none. With checked, ok false
+	// also covers a record another node saved just before the call; without it,
+	// such a record may be missed for a moment (clean sessions, which keep nothing,
+	// need not pay for the check).
+	Load(ctx context.Context, principalID, clientID string, checked bool) (rec SessionRecord, ok bool, err error)
 	// Save writes rec if rec.Revision is still the stored one (0: no record
 	// may exist) and returns the new revision; a conflict is an error.
 	Save(ctx context.Context, rec SessionRecord) (rev uint64, err error)
@@ -276,9 +279,12 @@ func (c *conn) openSession(cp *mqtt.Connect) (present bool, note string, code mq
 	// and a close request during the handshake closes nc anyway.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), b.cfg.WriteTimeout)
 	defer cancel()
-	rec, ok, err := st.Load(ctx, pid, cid)
+	// A connection that keeps a session must not miss one saved through another
+	// node a moment ago: it would start over and its save would then conflict.
+	checked := c.expiry > 0
+	rec, ok, err := st.Load(ctx, pid, cid, checked)
 	if err == nil && ok && c.releaseRemote(&rec) {
-		rec, ok, err = st.Load(ctx, pid, cid) // as the other node saved it (cluster.go)
+		rec, ok, err = st.Load(ctx, pid, cid, checked) // as the other node saved it (cluster.go)
 	}
 	if err != nil {
 		c.logger.Error("load session", logKeyErr, err)

@@ -21,7 +21,7 @@ type fakeSessions struct {
 	rev uint64
 }
 
-func (f *fakeSessions) Load(_ context.Context, pid, cid string) (broker.SessionRecord, bool, error) {
+func (f *fakeSessions) Load(_ context.Context, pid, cid string, _ bool) (broker.SessionRecord, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.m[pid+"|"+cid]

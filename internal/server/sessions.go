@@ -13,8 +13,8 @@ import (
 // herald_mqtt_sessions bucket (VCD-COMPAT §6.6).
 type sessionStore struct{ db *store.DB }
 
-func (s sessionStore) Load(ctx context.Context, principalID, clientID string) (broker.SessionRecord, bool, error) {
-	r, err := s.db.MQTTSession(ctx, principalID, clientID)
+func (s sessionStore) Load(ctx context.Context, principalID, clientID string, checked bool) (broker.SessionRecord, bool, error) {
+	r, err := s.db.MQTTSession(ctx, principalID, clientID, checked)
 	if vcd.CodeOf(err) == vcd.CodeNotFound {
 		return broker.SessionRecord{}, false, nil
 	}

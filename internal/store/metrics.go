@@ -402,9 +402,8 @@ var errBadLatest = errors.New("malformed latest samples")
 type latestCache struct {
 	mu    sync.Mutex
 	items map[string]latestItem
-	tombs tombstones    // the watcher's position and the local deletes it has not passed
-	local uint64        // highest revision this node wrote
-	wake  chan struct{} // closed when seen advances; nil without waiters
+	tombs tombstones // the watcher's position and the local deletes it has not passed
+	local uint64     // highest revision this node wrote
 	names map[string]string
 }
 
@@ -476,7 +475,7 @@ func (c *latestCache) holds(vm string, rev uint64) bool {
 	if it, ok := c.items[vm]; !ok || it.rev < rev {
 		return false
 	}
-	c.advance(rev)
+	c.tombs.advance(rev)
 	return true
 }
 
@@ -486,7 +485,7 @@ func (c *latestCache) put(vm string, rev uint64, samples []vcd.MetricSample, wat
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if watched {
-		defer c.advance(rev)
+		defer c.tombs.advance(rev)
 	} else if rev > c.local {
 		c.local = rev
 	}
@@ -502,7 +501,7 @@ func (c *latestCache) put(vm string, rev uint64, samples []vcd.MetricSample, wat
 func (c *latestCache) remove(vm string, rev uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	defer c.advance(rev)
+	defer c.tombs.advance(rev)
 	if old, ok := c.items[vm]; ok && old.rev < rev {
 		delete(c.items, vm)
 	}
@@ -520,18 +519,6 @@ func (c *latestCache) forget(vm string, rev uint64) {
 	}
 }
 
-// advance records that the watcher delivered rev, and wakes waitLocal. Lock held
-// on entry.
-func (c *latestCache) advance(rev uint64) {
-	if !c.tombs.advance(rev) {
-		return
-	}
-	if c.wake != nil {
-		close(c.wake)
-		c.wake = nil
-	}
-}
-
 // waitLocal waits until the watcher has delivered every write this node made before
 // the call, or ctx ends. Writes made during the wait are not waited for: under steady
 // ingestion the watcher is always a few writes behind the latest, and a moving target
@@ -540,23 +527,7 @@ func (c *latestCache) waitLocal(ctx context.Context) {
 	c.mu.Lock()
 	target := c.local
 	c.mu.Unlock()
-	for {
-		c.mu.Lock()
-		if c.tombs.seen >= target {
-			c.mu.Unlock()
-			return
-		}
-		if c.wake == nil {
-			c.wake = make(chan struct{})
-		}
-		wake := c.wake
-		c.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return
-		}
-	}
+	c.tombs.waitFor(ctx, &c.mu, target)
 }
 
 // watch starts the watcher of herald_metrics_latest like table.watch: it returns once
@@ -577,7 +548,7 @@ func (c *latestCache) watch(ctx, watchCtx context.Context, kv jetstream.KeyValue
 		if err != nil {
 			logger.Warn("ignoring undecodable samples", "key", e.Key(), "revision", e.Revision())
 			c.mu.Lock()
-			c.advance(e.Revision())
+			c.tombs.advance(e.Revision())
 			c.mu.Unlock()
 			return
 		}

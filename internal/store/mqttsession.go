@@ -87,10 +87,21 @@ func (db *DB) openMQTTSessions(ctx context.Context) error {
 }
 
 // MQTTSession returns the stored session of (principalID, clientID) with its
-// Revision, or a vcd.CodeNotFound error.
-func (db *DB) MQTTSession(ctx context.Context, principalID, clientID string) (MQTTSession, error) {
+// Revision, or a vcd.CodeNotFound error. Without checked, the not-found answer comes
+// from this node's index of stored keys, which learns another node's saves
+// milliseconds late; with it, such an answer also covers every save acknowledged
+// anywhere before the call, at the price of a JetStream request (shared by
+// concurrent calls) when the index does not know the key.
+func (db *DB) MQTTSession(ctx context.Context, principalID, clientID string, checked bool) (MQTTSession, error) {
 	key := mqttSessionKey(principalID, clientID)
-	if !db.mqttIndex.mayExist(key) {
+	exists := db.mqttIndex.mayExist(key)
+	if !exists && checked {
+		if err := db.mqttIndex.catchUp(ctx); err != nil {
+			return MQTTSession{}, unavailable("check mqtt session", err)
+		}
+		exists = db.mqttIndex.mayExist(key)
+	}
+	if !exists {
 		return MQTTSession{}, notFound("mqtt session", clientID)
 	}
 	// From the stream leader (cluster.go): a replica may not hold the last save yet,

@@ -19,14 +19,21 @@ import (
 //   - this node's own writes are applied as they return, before anything that
 //     depends on them (a taken-over connection saves before its successor loads);
 //   - other nodes' writes arrive through a watch of the bucket, milliseconds after
-//     them: a client id that saved a session on another node within that window is
-//     the one case answered "absent" while it exists (docs/CLUSTER.md);
+//     them. A connect that will keep a session asks for a checked answer
+//     (DB.MQTTSession): a miss then waits for the watch to catch up with the bucket as
+//     it is (catchUp). A clean session that keeps nothing does not wait: a session
+//     another node saved for its client id within those milliseconds is the one
+//     case answered "absent" while it exists, and is not discarded then
+//     (docs/CLUSTER.md);
 //   - until the watch has loaded the bucket, every key may exist.
 type mqttSessionIndex struct {
 	mu    sync.Mutex
 	ready bool
 	keys  map[string]uint64 // key → revision of its last put seen
 	gone  map[string]uint64 // deleted key → revision of the delete seen
+	pos   watchPos          // the watch's position in the bucket
+	kv    jetstream.KeyValue
+	last  lastRev // catchUp's requests for the bucket's last revision
 }
 
 // mayExist reports whether key may have a stored session.
@@ -38,6 +45,15 @@ func (x *mqttSessionIndex) mayExist(key string) bool {
 	}
 	_, ok := x.keys[key]
 	return ok
+}
+
+// catchUp returns once the watch has delivered every write acknowledged anywhere
+// before the call (the function catchUp).
+func (x *mqttSessionIndex) catchUp(ctx context.Context) error {
+	x.mu.Lock()
+	kv := x.kv
+	x.mu.Unlock()
+	return catchUp(ctx, kv, &x.last, &x.mu, &x.pos)
 }
 
 // put records key as stored at rev, unless a delete at a later revision was seen.
@@ -77,7 +93,7 @@ func (x *mqttSessionIndex) remove(key string, rev uint64) {
 // watcher goroutine is owned by wg. It returns once the keys are loaded.
 func (x *mqttSessionIndex) watch(ctx, watchCtx context.Context, kv jetstream.KeyValue, wg *sync.WaitGroup) error {
 	x.mu.Lock()
-	x.keys, x.gone = make(map[string]uint64), make(map[string]uint64)
+	x.keys, x.gone, x.kv = make(map[string]uint64), make(map[string]uint64), kv
 	x.mu.Unlock()
 	setReady := func(ready bool) {
 		x.mu.Lock()
@@ -91,6 +107,9 @@ func (x *mqttSessionIndex) watch(ctx, watchCtx context.Context, kv jetstream.Key
 			} else {
 				x.remove(e.Key(), e.Revision())
 			}
+			x.mu.Lock()
+			x.pos.advance(e.Revision())
+			x.mu.Unlock()
 		},
 		loaded: func() { setReady(true) },
 		// The watch ended (Close, or the connection closed): from now on every key

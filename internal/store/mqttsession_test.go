@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestMQTTSession_CRUD(t *testing.T) {
 		ExpiryInterval: time.Hour,
 		Updated:        now,
 	}
-	_, err := db.MQTTSession(ctx, s.PrincipalID, s.ClientID)
+	_, err := db.MQTTSession(ctx, s.PrincipalID, s.ClientID, false)
 	wantCode(t, "get missing", err, vcd.CodeNotFound)
 	rev, err := db.PutMQTTSession(ctx, s)
 	if err != nil {
@@ -33,7 +34,7 @@ func TestMQTTSession_CRUD(t *testing.T) {
 	}
 	_, err = db.PutMQTTSession(ctx, s) // revision 0 again: it exists
 	wantCode(t, "create twice", err, vcd.CodeConflict)
-	got, err := db.MQTTSession(ctx, s.PrincipalID, s.ClientID)
+	got, err := db.MQTTSession(ctx, s.PrincipalID, s.ClientID, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestMQTTSession_CRUD(t *testing.T) {
 		t.Errorf("MQTTSession = %+v; want %+v", got, s)
 	}
 	// Same client id, another principal: another session.
-	if _, err := db.MQTTSession(ctx, "1:other", s.ClientID); vcd.CodeOf(err) != vcd.CodeNotFound {
+	if _, err := db.MQTTSession(ctx, "1:other", s.ClientID, false); vcd.CodeOf(err) != vcd.CodeNotFound {
 		t.Errorf("other principal: err %v; want not found", err)
 	}
 	s.AckFloor = 50
@@ -68,7 +69,7 @@ func TestMQTTSession_CRUD(t *testing.T) {
 	if n, err := db.PurgeExpiredMQTTSessions(ctx, now); err != nil || n != 1 {
 		t.Fatalf("PurgeExpiredMQTTSessions = %d, %v; want 1", n, err)
 	}
-	if _, err := db.MQTTSession(ctx, live.PrincipalID, live.ClientID); err != nil {
+	if _, err := db.MQTTSession(ctx, live.PrincipalID, live.ClientID, false); err != nil {
 		t.Errorf("live session purged: %v", err)
 	}
 	if err := db.DeleteMQTTSession(ctx, live.PrincipalID, live.ClientID); err != nil {
@@ -105,25 +106,49 @@ func TestMQTTSession_OtherNode(t *testing.T) {
 	a, b := dbs[0], dbs[1]
 	ctx := context.Background()
 	s := store.MQTTSession{PrincipalID: "1:p", ClientID: "c", ExpiryInterval: time.Hour, Updated: time.Now().UTC()}
-	if _, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID); vcd.CodeOf(err) != vcd.CodeNotFound {
+	if _, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID, false); vcd.CodeOf(err) != vcd.CodeNotFound {
 		t.Fatalf("before the save: err %v; want not found", err)
 	}
 	if _, err := a.PutMQTTSession(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the session through the other node", func() bool {
-		_, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID)
+		_, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID, false)
 		return err == nil
 	})
 	if err := b.DeleteMQTTSession(ctx, s.PrincipalID, s.ClientID); err != nil {
 		t.Fatal(err)
 	}
 	// The deleting node knows at once; the other learns it from the watch.
-	if _, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID); vcd.CodeOf(err) != vcd.CodeNotFound {
+	if _, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID, false); vcd.CodeOf(err) != vcd.CodeNotFound {
 		t.Errorf("after the delete, same node: err %v; want not found", err)
 	}
 	waitFor(t, "the delete through the first node", func() bool {
-		_, err := a.MQTTSession(ctx, s.PrincipalID, s.ClientID)
+		_, err := a.MQTTSession(ctx, s.PrincipalID, s.ClientID, false)
 		return vcd.CodeOf(err) == vcd.CodeNotFound
 	})
+}
+
+// TestMQTTSession_CheckedRightAfterOtherNode: a checked lookup finds a session another
+// node saved a moment before, before this node's watch may have delivered it (a
+// client that disconnects from one node and resumes through another at once); a
+// checked lookup of a session nobody saved still answers not found.
+func TestMQTTSession_CheckedRightAfterOtherNode(t *testing.T) {
+	_, dbs := MustOpenNodes(t, 2)
+	a, b := dbs[0], dbs[1]
+	ctx := context.Background()
+	for i := range 30 {
+		s := store.MQTTSession{PrincipalID: "1:p", ClientID: fmt.Sprintf("c-%d", i), ExpiryInterval: time.Hour,
+			Updated: time.Now().UTC()}
+		if _, err := a.PutMQTTSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.MQTTSession(ctx, s.PrincipalID, s.ClientID, true)
+		if err != nil || got.ClientID != s.ClientID {
+			t.Fatalf("save %d: checked lookup right after the other node's save = %+v, %v", i, got, err)
+		}
+	}
+	if _, err := b.MQTTSession(ctx, "1:p", "never-saved", true); vcd.CodeOf(err) != vcd.CodeNotFound {
+		t.Fatalf("checked lookup of an unknown session: %v; want not found", err)
+	}
 }

@@ -144,116 +144,10 @@ func (t *table[T]) list(keep func(*T) bool) []T {
 	return out
 }
 
-// catchUpWait bounds a catch-up: the request for the bucket's last revision and the
-// wait for the watcher to deliver it, milliseconds on a healthy cluster.
-const catchUpWait = 2 * time.Second
-
 // catchUp returns once the watcher has delivered the last revision the bucket holds
-// now, or an error if that takes longer than catchUpWait or ctx allows. Every write
-// acknowledged anywhere before the call is then in the cache. The request for the
-// last revision is shared by concurrent callers (lastRev).
+// now (see the function catchUp).
 func (t *table[T]) catchUp(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
-	defer cancel()
-	rev, err := t.last.get(ctx, t.lastRevision)
-	if err != nil {
-		return err
-	}
-	for {
-		t.mu.Lock()
-		if t.tombs.seen >= rev {
-			t.mu.Unlock()
-			return nil
-		}
-		moved := t.tombs.waiting()
-		t.mu.Unlock()
-		select {
-		case <-moved:
-		case <-ctx.Done():
-			return fmt.Errorf("watcher of %s at revision %d, bucket at %d: %w", t.kv.Bucket(), t.position(), rev, ctx.Err())
-		}
-	}
-}
-
-// position returns the last revision the watcher delivered.
-func (t *table[T]) position() uint64 {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.tombs.seen
-}
-
-// lastRevision asks JetStream for the bucket's last revision: its stream's last
-// sequence, which every write, delete and purge advances.
-func (t *table[T]) lastRevision(ctx context.Context) (uint64, error) {
-	st, err := t.kv.Status(ctx)
-	if err != nil {
-		return 0, unavailable("status of "+t.kv.Bucket(), err)
-	}
-	bs, ok := st.(*jetstream.KeyValueBucketStatus)
-	if !ok {
-		return 0, fmt.Errorf("status of %s: %T has no stream state", t.kv.Bucket(), st)
-	}
-	return bs.StreamInfo().State.LastSeq, nil
-}
-
-// lastRev shares one request for a bucket's last revision among the callers that
-// arrive while it is pending, so that a burst of index misses (bad credentials among
-// them) costs JetStream one request at a time. A caller only ever joins a request
-// sent after it arrived: the answer then covers every write acknowledged before.
-type lastRev struct {
-	mu      sync.Mutex
-	running bool     // a goroutine is sending requests
-	next    *revCall // the request it sends next, nil if nobody waits for one
-}
-
-type revCall struct {
-	waiters int // callers sharing it; guarded by lastRev.mu
-	done    chan struct{}
-	rev     uint64
-	err     error
-}
-
-// get returns the answer of a request of fetch sent after the call, shared with the
-// callers that arrived while the request before it was pending.
-func (l *lastRev) get(ctx context.Context, fetch func(context.Context) (uint64, error)) (uint64, error) {
-	l.mu.Lock()
-	if l.next == nil {
-		l.next = &revCall{done: make(chan struct{})}
-	}
-	c := l.next
-	c.waiters++
-	if !l.running {
-		l.running = true
-		go l.run(fetch)
-	}
-	l.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.rev, c.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-}
-
-// run sends the requests that callers wait for, one at a time, until none is wanted.
-// Each is bounded by catchUpWait on its own: no caller's context ends it for the
-// others.
-func (l *lastRev) run(fetch func(context.Context) (uint64, error)) {
-	for {
-		l.mu.Lock()
-		c := l.next
-		l.next = nil
-		if c == nil {
-			l.running = false
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), catchUpWait)
-		c.rev, c.err = fetch(ctx)
-		cancel()
-		close(c.done)
-	}
+	return catchUp(ctx, t.kv, &t.last, &t.mu, &t.tombs.watchPos)
 }
 
 // put caches v at rev unless the cache holds rev or newer for id, or id was deleted
@@ -323,16 +217,7 @@ func (t *table[T]) drop(id string, old item[T]) {
 // Cache). The cache's lock guards it.
 type tombstones struct {
 	byKey map[string]uint64 // key → revision of a local delete
-	seen  uint64            // highest revision the watcher has delivered
-	moved chan struct{}     // closed when seen advances; nil while nobody waits
-}
-
-// waiting returns a channel that is closed when the watcher's position next moves.
-func (ts *tombstones) waiting() <-chan struct{} {
-	if ts.moved == nil {
-		ts.moved = make(chan struct{})
-	}
-	return ts.moved
+	watchPos
 }
 
 // buries reports whether a value of key at rev is no newer than a local delete.
@@ -355,13 +240,8 @@ func (ts *tombstones) bury(key string, rev uint64) {
 // advance records that the watcher has delivered rev and drops the tombstones it has
 // passed: no older event can follow. It reports whether the position moved.
 func (ts *tombstones) advance(rev uint64) bool {
-	if rev <= ts.seen {
+	if !ts.watchPos.advance(rev) {
 		return false
-	}
-	ts.seen = rev
-	if ts.moved != nil {
-		close(ts.moved)
-		ts.moved = nil
 	}
 	for key, tomb := range ts.byKey {
 		if tomb <= rev {
