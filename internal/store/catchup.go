@@ -108,7 +108,8 @@ type revCall struct {
 }
 
 // get returns the answer of a request of fetch sent after the call, shared with the
-// callers that arrived while the request before it was pending.
+// callers that arrived while the request before it was pending. Every call on one
+// lastRev passes the same fetch (one bucket's); the first caller's is used.
 func (l *lastRev) get(ctx context.Context, fetch func(context.Context) (uint64, error)) (uint64, error) {
 	l.mu.Lock()
 	if l.next == nil {
