@@ -46,7 +46,10 @@ type RuntimeConfig struct {
 	// 5,000 notifications a second, and sets it back to 100 once they stop and the
 	// heap is small again (docs/PERFORMANCE.md). Never more than half of what lies between the live heap
 	// and the process's memory limit (GOMEMLIMIT, else a container's cgroup limit).
-	// Default 512 MiB; 0 turns the tuning off, and so does an explicit GOGC.
+	// Once no notifications flow and little is allocated, herald also collects and
+	// returns the heap's free memory to the OS (after a burst of connects Go would
+	// keep twice the live heap). Default 512 MiB; 0 turns the tuning and the release
+	// off, and so does an explicit GOGC.
 	BusyHeapHeadroom int64 `yaml:"busyHeapHeadroom"`
 }
 
