@@ -136,7 +136,7 @@ type eventPayload struct {
 // through notify.ParseEnvelope and encoding/json as before, so both ways give the
 // same record for any input.
 func NewAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, envelope []byte) (AuditRecord, bool) {
-	_, rec, ok := AppendAuditRecord(ctx, nil, dir, cellID, envelope)
+	_, rec, ok := AppendAuditRecord(ctx, nil, dir, cellID, envelope, notify.Origin{})
 	return rec, ok
 }
 
@@ -144,8 +144,10 @@ func NewAuditRecord(ctx context.Context, dir AuditDirectory, cellID string, enve
 // returns dst extended, with rec.Data its last part (sharing its memory, as any
 // part of an appended buffer does), so that the records of a batch
 // lie back to back in one buffer the caller reuses (the history projector's). Without
-// a record, dst is returned as it was.
-func AppendAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellID string, envelope []byte) (_ []byte, rec AuditRecord, ok bool) {
+// a record, dst is returned as it was. origin, stored beside the notification
+// (notify.Notification.Origin), adds the session and the client's address to the
+// record's additionalProperties, as VCD's login records have them.
+func AppendAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellID string, envelope []byte, origin notify.Origin) (_ []byte, rec AuditRecord, ok bool) {
 	var p eventPayload
 	external, res := scanEvent(envelope, &p)
 	switch res {
@@ -157,7 +159,7 @@ func AppendAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cell
 			return dst, AuditRecord{}, false
 		}
 	}
-	return buildAuditRecord(ctx, dst, dir, cellID, &p, external)
+	return buildAuditRecord(ctx, dst, dir, cellID, &p, external, origin)
 }
 
 // parseEvent reads an EVENT or EXTERNAL_EVENT envelope with full validation, the
@@ -178,7 +180,7 @@ func parseEvent(envelope []byte, p *eventPayload) (external, ok bool) {
 
 // buildAuditRecord renders the audit record of an event payload, its Data appended
 // to dst (AppendAuditRecord).
-func buildAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellID string, p *eventPayload, external bool) ([]byte, AuditRecord, bool) {
+func buildAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellID string, p *eventPayload, external bool, origin notify.Origin) ([]byte, AuditRecord, bool) {
 	if !vcd.IsUUID(p.EventID) {
 		return dst, AuditRecord{}, false
 	}
@@ -194,7 +196,8 @@ func buildAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellI
 		UserID: userID, EventType: p.Type, Success: p.OperationSuccess, EntityID: entityID,
 		EntityName: p.EntityName, TaskID: taskID, ServiceNamespace: vcdNamespace, External: external}
 	// additionalProperties, as a map that encoding/json would write: sorted keys, the
-	// event's properties replacing user.roles.
+	// event's properties replacing user.roles, and the origin's session and client
+	// address.
 	var propsBuf [8]auditProp
 	props := propsBuf[:0]
 	if o, err := dir.Org(ctx, orgID); err == nil && orgID != "" {
@@ -221,9 +224,17 @@ func buildAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellI
 			}
 			props = append(props, pr)
 		}
-		slices.SortFunc(props, func(a, b auditProp) int { return strings.Compare(a.k, b.k) })
 	} else {
 		description = describe(p.Type, p.EntityType, p.EntityName, p.OperationSuccess)
+	}
+	if origin.ClientIP != "" {
+		props = append(props, auditProp{"currentContext.user.clientIpAddress", origin.ClientIP})
+	}
+	if origin.SessionID != "" {
+		props = append(props, auditProp{"user.session.id", "urn:vcloud:session:" + origin.SessionID})
+	}
+	if len(props) > 1 {
+		slices.SortFunc(props, func(a, b auditProp) int { return strings.Compare(a.k, b.k) })
 	}
 	// The record's JSON (VCD-COMPAT §10.1), keys in wire order, byte for byte as
 	// encoding/json wrote it from a struct before (SetEscapeHTML(false), map keys

@@ -25,7 +25,7 @@ func BenchmarkNewAuditRecord(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		envelope []byte
-	}{{"Event", ev.Envelope}, {"ExternalEvent", events[5]}} {
+	}{{"Event", ev.Envelope}, {"ExternalEvent", events[5].Envelope}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(bc.envelope)))

@@ -283,7 +283,7 @@ func checkAuditRecord(t *testing.T, envelope []byte) {
 		// the same record, the buffer's start kept, Data its last part.
 		prefix := []byte(`{"earlier":"record"}`)
 		for _, dst := range [][]byte{append(make([]byte, 0, 4096), prefix...), slices.Clip(prefix)} {
-			out, rec, ok := AppendAuditRecord(context.Background(), dst, testDirectory, tCell, b)
+			out, rec, ok := AppendAuditRecord(context.Background(), dst, testDirectory, tCell, b, notify.Origin{})
 			if ok != gotOK || !reflect.DeepEqual(rec, got) {
 				t.Errorf("AppendAuditRecord(%q) = %v %+v %s; NewAuditRecord gave %v %+v %s", b, ok, rec, rec.Data, gotOK, got, got.Data)
 			}

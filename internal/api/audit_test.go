@@ -33,15 +33,24 @@ func auditEventID(n int) string {
 	return fmt.Sprintf("e0000000-0000-4000-8000-%012d", n)
 }
 
+// loginSession and loginIP are event 1's origin, as in VCD-COMPAT §10.1's example.
+const (
+	loginSession = "0f1e2d3c-4b5a-4697-8a1b-2c3d4e5f6a7b"
+	loginIP      = "192.0.2.10"
+)
+
 // auditEvents are the notifications of the audit tests, events 1…8 in time order.
-func auditEvents(tb testing.TB) [][]byte {
+// Event 1, a login, has an origin (loginSession, loginIP).
+func auditEvents(tb testing.TB) []notify.Notification {
 	tb.Helper()
 	ev := func(n int, typ string, at time.Time, ok bool, org, user, kind, entity, name, task string) notify.EventInfo {
 		return notify.EventInfo{ID: auditEventID(n), Type: notify.EventTypePrefix + typ, Time: at, Success: ok,
 			OrgID: org, UserID: user, EntityType: kind, EntityID: entity, EntityName: name, TaskID: task}
 	}
+	login := ev(1, "session/login", time.Date(2025, 3, 14, 9, 26, 53, 589e6, time.UTC), true, acmeID, aliceID, "user", aliceID, "alice", "")
+	login.SessionID, login.ClientIP = loginSession, loginIP
 	infos := []notify.EventInfo{
-		ev(1, "session/login", time.Date(2025, 3, 14, 9, 26, 53, 589e6, time.UTC), true, acmeID, aliceID, "user", aliceID, "alice", ""),
+		login,
 		ev(2, "session/login", auditAt(9, 30), false, acmeID, aliceID, "user", aliceID, "alice", ""),
 		ev(3, "user/lockout", auditAt(9, 40), true, acmeID, carolID, "user", aliceID, "alice", ""),
 		ev(4, "session/login", auditAt(9, 45), true, betaID, daveID, "user", daveID, "dave", ""),
@@ -50,13 +59,13 @@ func auditEvents(tb testing.TB) [][]byte {
 		ev(7, "task/complete", auditAt(10, 30), true, acmeID, erinID, "task", auditTask, "backup", auditTask),
 		ev(8, "session/login", auditAt(10, 45), true, vcd.SystemOrgID, adminID, "user", adminID, "administrator", ""),
 	}
-	var out [][]byte
+	var out []notify.Notification
 	for _, info := range infos {
 		n, err := notify.Event(info)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		out = append(out, n.Envelope)
+		out = append(out, n)
 	}
 	x, err := notify.ExternalEvent(notify.ExternalEventInfo{ID: auditEventID(6), Time: auditAt(10, 15), OrgID: acmeID,
 		OrgName: "acme", UserID: aliceID, Body: notify.EventBody{Type: "backup/completed", ServiceNamespace: "org.example.backup",
@@ -65,7 +74,7 @@ func auditEvents(tb testing.TB) [][]byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return slices.Insert(out, 5, x.Envelope)
+	return slices.Insert(out, 5, x)
 }
 
 // mustServeAudit serves the API with a fakeAudit holding the records of auditEvents,
@@ -74,8 +83,12 @@ func mustServeAudit(tb testing.TB) (*testEnv, *fakeAudit) {
 	tb.Helper()
 	fa := &fakeAudit{}
 	env := mustServe(tb, func(c *apiConfig) { c.Audit = fa })
-	for _, b := range auditEvents(tb) {
-		mustAddAudit(tb, env, fa, b)
+	for _, n := range auditEvents(tb) {
+		_, rec, ok := api.AppendAuditRecord(context.Background(), nil, env.store, cellURN, n.Envelope, notify.ParseOrigin(n.Origin))
+		if !ok {
+			tb.Fatalf("AppendAuditRecord(%s) = false", n.Envelope)
+		}
+		fa.add(rec)
 	}
 	return env, fa
 }

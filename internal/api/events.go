@@ -102,10 +102,12 @@ func (a *API) tokenEvent(r *http.Request, typ, actorID string, t vcd.APIToken) {
 		EntityType: vcd.KindToken, EntityID: t.ID, EntityName: t.Name})
 }
 
-// loggedIn raises the session/login event of a successful login of p.
+// loggedIn raises the session/login event of a successful login of p; its audit
+// record names the new session and the client's address (VCD-COMPAT §10.1).
 func (a *API) loggedIn(r *http.Request, p vcd.Principal) {
 	a.raise(r, notify.EventInfo{Type: evLogin, Success: true, OrgID: p.OrgID, UserID: p.UserID,
-		EntityType: vcd.KindUser, EntityID: p.UserID, EntityName: p.UserName})
+		EntityType: vcd.KindUser, EntityID: p.UserID, EntityName: p.UserName,
+		SessionID: p.SessionID, ClientIP: clientIP(r)})
 }
 
 // loginFailed raises the events of a failed login of an existing user: session/login
@@ -122,7 +124,7 @@ func (a *API) loginFailed(r *http.Request, err error) {
 		name = u.Name
 	}
 	e := notify.EventInfo{Type: evLogin, Success: false, OrgID: le.OrgID, UserID: le.UserID,
-		EntityType: vcd.KindUser, EntityID: le.UserID, EntityName: name}
+		EntityType: vcd.KindUser, EntityID: le.UserID, EntityName: name, ClientIP: clientIP(r)}
 	a.raise(r, e)
 	if errors.Is(err, auth.ErrLockedNow) {
 		e.Type, e.Success = evUserLockout, true

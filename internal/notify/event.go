@@ -42,6 +42,11 @@ type EventInfo struct {
 	// TaskOwner is the URN written as "taskOwner": the user who owns the task, as in
 	// VCD's AMQP notifications. Empty means the URN of UserID. Ignored without TaskID.
 	TaskOwner string
+	// SessionID (a bare UUID) and ClientIP name the login session and the client
+	// address of the request that raised the event, when it has them: they become
+	// Notification.Origin, for the audit record, and are not in the payload.
+	SessionID string
+	ClientIP  string
 }
 
 // event is an EventInfo checked and normalized: bare lowercase ids, URNs built.
@@ -192,5 +197,9 @@ func Event(e EventInfo) (Notification, error) {
 	if err != nil {
 		return Notification{}, err
 	}
-	return build(ev.id, publishTopic(ev.org, ev.user), TypeEvent, ev.time, ev.appendEnvelope)
+	n, err := build(ev.id, publishTopic(ev.org, ev.user), TypeEvent, ev.time, ev.appendEnvelope)
+	if err == nil {
+		n.Origin = Origin{SessionID: e.SessionID, ClientIP: e.ClientIP}.String()
+	}
+	return n, err
 }

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -26,6 +27,44 @@ type Notification struct {
 	// Time is when the notified thing happened (event time, task change time, metrics
 	// time), in UTC.
 	Time time.Time
+	// Origin is an encoded Origin, or empty: stored beside the notification for its
+	// audit record, never delivered.
+	Origin string
+}
+
+// Origin is where a notification came from, as its audit record names it
+// (VCD-COMPAT §10.1, additionalProperties): the login session and the client
+// address of the request that raised it.
+type Origin struct {
+	SessionID string // a bare UUID
+	ClientIP  string
+}
+
+// String encodes o for Notification.Origin: empty when o is, else a URL query.
+func (o Origin) String() string {
+	if o == (Origin{}) {
+		return ""
+	}
+	v := url.Values{}
+	if o.SessionID != "" {
+		v.Set("session", o.SessionID)
+	}
+	if o.ClientIP != "" {
+		v.Set("ip", o.ClientIP)
+	}
+	return v.Encode()
+}
+
+// ParseOrigin decodes Notification.Origin; what it cannot read is left empty.
+func ParseOrigin(s string) Origin {
+	if s == "" {
+		return Origin{}
+	}
+	v, err := url.ParseQuery(s)
+	if err != nil {
+		return Origin{}
+	}
+	return Origin{SessionID: v.Get("session"), ClientIP: v.Get("ip")}
 }
 
 // build runs write into a pooled buffer and returns a Notification holding a copy of

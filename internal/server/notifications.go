@@ -19,7 +19,7 @@ type logNotifier struct {
 
 func (l logNotifier) Notify(ctx context.Context, n notify.Notification) error {
 	start := time.Now()
-	_, _, err := l.db.Append(ctx, subjectOf(n.Topic), n.ID, n.Envelope)
+	_, _, err := l.db.AppendFrom(ctx, subjectOf(n.Topic), n.ID, n.Origin, n.Envelope)
 	if err == nil {
 		l.m.appended(start)
 	}
@@ -83,7 +83,7 @@ func (a auditTrail) QueryAudit(ctx context.Context, q api.AuditQuery) (api.Audit
 // notification projected.
 func (s *Server) runHistory(ctx context.Context, cellURN string) {
 	err := s.db.ProjectHistory(ctx, func(dst []byte, m store.Message) ([]byte, store.AuditRecord, bool) {
-		dst, r, ok := api.AppendAuditRecord(ctx, dst, s.db, cellURN, m.Payload)
+		dst, r, ok := api.AppendAuditRecord(ctx, dst, s.db, cellURN, m.Payload, notify.ParseOrigin(m.Origin))
 		return dst, store.AuditRecord(r), ok
 	})
 	if err != nil && ctx.Err() == nil {

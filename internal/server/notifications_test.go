@@ -87,7 +87,7 @@ func TestEndToEnd_Notifications(t *testing.T) {
 	}
 
 	// 1. Alice logs in again elsewhere: her own session/login EVENT, within 100 ms.
-	f.login(t, "alice@acme")
+	again := f.login(t, "alice@acme")
 	answered := time.Now() // the event is stored before the login answers
 	login := want{"EVENT", "notification.type", "com/vmware/vcloud/event/session/login"}
 	inner := check("alice", alice, login)
@@ -98,6 +98,7 @@ func TestEndToEnd_Notifications(t *testing.T) {
 		t.Errorf("login event = %v", inner)
 	}
 	loginEventID, _ := inner["eventId"].(string)
+	loginSession, _ := again.mustJSON(http.MethodGet, "/cloudapi/1.0.0/sessions/current", "", http.StatusOK)["id"].(string)
 	check("boss", boss, login)
 	check("sysadmin", sys, login)
 
@@ -187,6 +188,14 @@ func TestEndToEnd_Notifications(t *testing.T) {
 			rec := v.(map[string]any)
 			if rec["eventId"] == "urn:vcloud:audit:"+loginEventID {
 				found = true
+				// Its additionalProperties name the session and the client's
+				// address, as in VCD's login records.
+				props, _ := rec["additionalProperties"].(map[string]any)
+				if props["user.session.id"] != loginSession || loginSession == "" ||
+					props["currentContext.user.clientIpAddress"] != "127.0.0.1" || props["user.roles"] == nil {
+					t.Errorf("login record's additionalProperties = %v; want user.session.id %s, "+
+						"currentContext.user.clientIpAddress 127.0.0.1 and user.roles", props, loginSession)
+				}
 			}
 			if u, _ := rec["user"].(map[string]any); u["name"] != "alice" {
 				t.Fatalf("alice sees another user's audit record: %v", rec)

@@ -132,6 +132,9 @@
 // caller that never repeats an append (the MQTT broker) gives no id: a single node
 // then sets none, and keeps no window entry for it; a cluster sets a random one,
 // against the client library resending after a reconnect.
+// AppendFrom also stores the caller's origin text in a Herald-Origin header (the
+// session and client address of a login, for its audit record), which every read
+// of the message returns as Message.Origin; no delivery to a subscriber carries it.
 // AppendBatch pipelines many appends.
 //
 // Feed is the node's live feed: one ordered consumer (ephemeral, in memory, no acks)

@@ -99,7 +99,7 @@ func BenchmarkProjectHistory(b *testing.B) {
 			user := mustCreateUser(b, db, org.ID, "alice")
 			bySeq := appendBenchEvents(b, db, org, user, b.N)
 			fn := func(dst []byte, m store.Message) ([]byte, store.AuditRecord, bool) {
-				dst, r, ok := api.AppendAuditRecord(ctx, dst, db, benchCell, m.Payload)
+				dst, r, ok := api.AppendAuditRecord(ctx, dst, db, benchCell, m.Payload, notify.Origin{})
 				return dst, store.AuditRecord(r), ok
 			}
 			if mode == "Store" {

@@ -49,6 +49,7 @@ type Message struct {
 	Subject string    // NATS subject it was appended under
 	Payload []byte    // the caller may keep it; the store does not reuse it
 	Time    time.Time // when the log stored it
+	Origin  string    // where it came from, as the appender said (AppendFrom); usually empty
 }
 
 // LogInfo describes the notification log. When empty, First is Last + 1. A cursor
@@ -138,13 +139,26 @@ func (db *DB) setLogEpoch(ctx context.Context, epoch string) error {
 // so is a payload over the server's size limit; a failure to reach JetStream is
 // vcd.CodeUnavailable.
 func (db *DB) Append(ctx context.Context, subject, id string, payload []byte) (seq uint64, dup bool, err error) {
+	return db.AppendFrom(ctx, subject, id, "", payload)
+}
+
+// AppendFrom is Append with the message's origin (Message.Origin, an opaque text of
+// the caller's: where the notification came from, for its audit record), stored in
+// a header beside it; empty stores none.
+func (db *DB) AppendFrom(ctx context.Context, subject, id, origin string, payload []byte) (seq uint64, dup bool, err error) {
 	if err := checkAppend(subject); err != nil {
 		return 0, false, err
 	}
-	if err := db.canAppend(streamNotify, len(subject)+len(payload)+appendOverhead); err != nil {
+	if err := db.canAppend(streamNotify, len(subject)+len(payload)+len(origin)+appendOverhead); err != nil {
 		return 0, false, err
 	}
 	m := db.logMsg(subject, id, payload)
+	if origin != "" {
+		if m.Header == nil {
+			m.Header = nats.Header{}
+		}
+		m.Header[hdrOrigin] = []string{origin}
+	}
 	ctx, cancel := db.bounded(ctx)
 	defer cancel()
 	// The common acknowledgement is parsed by hand: decoding it with encoding/json
@@ -638,7 +652,20 @@ func message(m jetstream.Msg) (msg Message, pending uint64, err error) {
 	if err != nil {
 		return Message{}, 0, fmt.Errorf("message metadata: %w", err)
 	}
-	return Message{Seq: md.Sequence.Stream, Subject: m.Subject(), Payload: m.Data(), Time: md.Timestamp}, md.NumPending, nil
+	return Message{Seq: md.Sequence.Stream, Subject: m.Subject(), Payload: m.Data(), Time: md.Timestamp,
+		Origin: originOf(m.Headers())}, md.NumPending, nil
+}
+
+// hdrOrigin carries a log message's origin (AppendFrom).
+const hdrOrigin = "Herald-Origin"
+
+// originOf returns the origin in a log message's headers: none for most messages,
+// which have no headers at all.
+func originOf(h nats.Header) string {
+	if len(h) == 0 {
+		return ""
+	}
+	return h.Get(hdrOrigin)
 }
 
 // stopOnDone stops it when ctx is done, which ends a blocked Next (also one waiting

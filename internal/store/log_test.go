@@ -104,6 +104,34 @@ func TestAppend_FeedInOrder(t *testing.T) {
 	}
 }
 
+// TestAppendFrom_Origin: a message's origin comes back with it from the feed and
+// from a read by sequence; a message appended without one has none.
+func TestAppendFrom_Origin(t *testing.T) {
+	db := MustOpen(t)
+	ch, _ := MustFeed(t, db, 1)
+	ctx := context.Background()
+	const origin = "ip=192.0.2.10&session=0f1e2d3c-4b5a-4697-8a1b-2c3d4e5f6a7b"
+	seq, _, err := db.AppendFrom(ctx, subjectOf(1), "with-origin", origin, []byte("login"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := mustAppend(t, db, subjectOf(2), "without", []byte("other"))
+	got := receive(t, ch, 2)
+	if got[0].Seq != seq || got[0].Origin != origin || got[1].Seq != plain || got[1].Origin != "" {
+		t.Fatalf("feed delivered origins %q (seq %d) and %q (seq %d); want %q and none", got[0].Origin, got[0].Seq,
+			got[1].Origin, got[1].Seq, origin)
+	}
+	for _, c := range []struct {
+		seq  uint64
+		want string
+	}{{seq, origin}, {plain, ""}} {
+		m, err := db.Message(ctx, c.seq)
+		if err != nil || m.Origin != c.want {
+			t.Errorf("Message(%d).Origin = %q, %v; want %q", c.seq, m.Origin, err, c.want)
+		}
+	}
+}
+
 func TestAppend_Dedup(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)

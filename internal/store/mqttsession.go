@@ -231,5 +231,6 @@ func directMessage(m *nats.Msg) (Message, error) {
 		return Message{}, fmt.Errorf("direct get: bad sequence header: %w", err)
 	}
 	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
-	return Message{Seq: seq, Subject: m.Header.Get(jetstream.SubjectHeader), Payload: m.Data, Time: t}, nil
+	return Message{Seq: seq, Subject: m.Header.Get(jetstream.SubjectHeader), Payload: m.Data, Time: t,
+		Origin: originOf(m.Header)}, nil
 }
