@@ -162,11 +162,14 @@ func (e EventBody) Validate() error {
 		}
 		return false
 	}
-	if checkText("type", e.Type, 1, maxEventTypeLen) && strings.HasPrefix(e.Type, reservedEventType) {
+	// The reserved prefixes are compared without case: audit trail filters match
+	// text without case (eventType==com/vmware/vcloud/event/session/login would
+	// find a producer's COM/VMWARE/VCLOUD/event/session/login).
+	if checkText("type", e.Type, 1, maxEventTypeLen) && hasPrefixFold(e.Type, reservedEventType) {
 		add("type must not start with " + reservedEventType)
 	}
 	if checkText("serviceNamespace", e.ServiceNamespace, 1, maxServiceNSLen) &&
-		strings.HasPrefix(e.ServiceNamespace, reservedServiceSpace) {
+		hasPrefixFold(e.ServiceNamespace, reservedServiceSpace) {
 		add("serviceNamespace must not start with " + reservedServiceSpace)
 	}
 	checkText("typeFull", e.TypeFull, 0, maxTypeFullLen)
@@ -322,3 +325,8 @@ func validText(s string) bool { return utf8.ValidString(s) }
 func joinProblems(p []string) string { return strings.Join(p, "; ") }
 
 func quote(s string) string { return string(appendString(nil, s)) }
+
+// hasPrefixFold reports whether s begins with prefix, compared without case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

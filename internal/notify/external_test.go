@@ -93,6 +93,8 @@ func TestDecodeEvent_Rejects(t *testing.T) {
 		{"NamespaceMissing", notify.DecodeEventJSON, `{"type":"a"}`, "serviceNamespace must be 1 to 128 characters, not 0"},
 		{"NamespaceTooLong", notify.DecodeEventJSON, `{"type":"a","serviceNamespace":"` + long(129) + `"}`, "serviceNamespace must be 1 to 128"},
 		{"NamespaceReserved", notify.DecodeEventJSON, `{"type":"a","serviceNamespace":"com.vmware.vcloud.x"}`, "serviceNamespace must not start with com.vmware.vcloud"},
+		{"TypeReservedUpperCase", notify.DecodeEventJSON, `{"type":"COM/VMware/vCloud/event/session/login","serviceNamespace":"b"}`, "type must not start with com/vmware/vcloud"},
+		{"NamespaceReservedUpperCase", notify.DecodeEventJSON, `{"type":"a","serviceNamespace":"Com.VMware.vcloud"}`, "serviceNamespace must not start with com.vmware.vcloud"},
 		{"TypeFullTooLong", notify.DecodeEventJSON, `{"type":"a","serviceNamespace":"b","typeFull":"` + long(2001) + `"}`, "typeFull must be 0 to 2000 characters, not 2001"},
 		{"PropertyNoName", notify.DecodeEventXML, `<Event type="a" serviceNamespace="b"><EventProperties><EventProperty value="1"/></EventProperties></Event>`, "EventProperty 0 has no name"},
 		{"PropertyRepeated", notify.DecodeEventXML, `<Event type="a" serviceNamespace="b"><EventProperties><EventProperty name="n"/><EventProperty name="n"/></EventProperties></Event>`, `EventProperty name "n" is repeated`},
