@@ -73,6 +73,14 @@ func (a *API) raise(r *http.Request, e notify.EventInfo) {
 	if e.Time.IsZero() {
 		e.Time = a.now()
 	}
+	// Its audit record names where it came from: the caller's session, if the
+	// request was authenticated by one, and address (a login sets its own).
+	if e.SessionID == "" && e.ClientIP == "" {
+		if ri := infoOf(r); ri != nil {
+			e.SessionID = ri.session
+		}
+		e.ClientIP = clientIP(r)
+	}
 	n, err := notify.Event(e)
 	if err == nil {
 		err = a.publish(context.WithoutCancel(r.Context()), n)

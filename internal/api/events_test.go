@@ -237,6 +237,13 @@ func TestOperationEvents(t *testing.T) {
 				if n.ID != x.payload["eventId"] {
 					t.Errorf("notification id %q; want the eventId %v", n.ID, x.payload["eventId"])
 				}
+				// Its origin, for the audit record: the client's address, and the
+				// session of a login or of the caller (a failed login has none).
+				o := notify.ParseOrigin(n.Origin)
+				if o.ClientIP != "127.0.0.1" || (o.SessionID == "") != (tc.typ == "user/lockout" || !tc.success) ||
+					o.SessionID != "" && !vcd.IsUUID(o.SessionID) {
+					t.Errorf("origin %q: want the client 127.0.0.1 and a session unless the login failed", n.Origin)
+				}
 			}
 			if diff := cmp.Diff([]string{wantTopic}, got); diff != "" {
 				t.Errorf("%s events (-want +got):\n%s", tc.typ, diff)

@@ -38,6 +38,7 @@ type reqInfo struct {
 	id      string
 	logger  *slog.Logger
 	version string // negotiated API version; empty until negotiated
+	session string // the authenticated caller's login session (bare id), for its events
 }
 
 func infoOf(r *http.Request) *reqInfo {

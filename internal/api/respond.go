@@ -60,6 +60,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, opts routeOpts, fn h
 		if c.p, err = a.authenticate(r); err != nil {
 			return err
 		}
+		if ri := infoOf(r); ri != nil {
+			ri.session = c.p.SessionID
+		}
 	}
 	return fn(w, r, c)
 }
