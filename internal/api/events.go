@@ -73,13 +73,10 @@ func (a *API) raise(r *http.Request, e notify.EventInfo) {
 	if e.Time.IsZero() {
 		e.Time = a.now()
 	}
-	// Its audit record names where it came from: the caller's session, if the
-	// request was authenticated by one, and address (a login sets its own).
+	// Its audit record names where it came from (a login sets its own).
 	if e.SessionID == "" && e.ClientIP == "" {
-		if ri := infoOf(r); ri != nil {
-			e.SessionID = ri.session
-		}
-		e.ClientIP = clientIP(r)
+		o := requestOrigin(r)
+		e.SessionID, e.ClientIP = o.SessionID, o.ClientIP
 	}
 	n, err := notify.Event(e)
 	if err == nil {
@@ -88,6 +85,16 @@ func (a *API) raise(r *http.Request, e notify.EventInfo) {
 	if err != nil {
 		a.Logger(r).Warn("event not published", logKeyEventType, e.Type, logKeyNotification, n.ID, logKeyError, err)
 	}
+}
+
+// requestOrigin returns where r came from, for the audit records of the events it
+// raises: the session that authenticated it, if any, and the client's address.
+func requestOrigin(r *http.Request) notify.Origin {
+	o := notify.Origin{ClientIP: clientIP(r)}
+	if ri := infoOf(r); ri != nil {
+		o.SessionID = ri.session
+	}
+	return o
 }
 
 // userEvent raises event typ about user u (VCD-COMPAT §8.2, §8.5): routed to u's org

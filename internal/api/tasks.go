@@ -125,8 +125,9 @@ func statusEvent(s string) string {
 // notifyTask publishes the notifications of the last change of a task: TASK, whose
 // payload is the Task JSON as GET /api/task returns it to a non-sysadmin, and the task
 // events. Ids derive from (task id, Seq, kind), so publishing the same change again
-// (a retried request) yields the same ids, which the log de-duplicates.
-func (a *API) notifyTask(ctx context.Context, base string, rec TaskRecord, d taskData) error {
+// (a retried request) yields the same ids, which the log de-duplicates. The task
+// events' audit records name origin.
+func (a *API) notifyTask(ctx context.Context, base string, origin notify.Origin, rec TaskRecord, d taskData) error {
 	t := taskView(base, rec, d, false)
 	for _, kind := range d.Kinds {
 		id := vcd.NameUUID(rec.ID, strconv.Itoa(d.Seq)+"/"+kind)
@@ -139,7 +140,8 @@ func (a *API) notifyTask(ctx context.Context, base string, rec TaskRecord, d tas
 			success := kind != evTaskFail && kind != evTaskAbort
 			n, err = notify.Event(notify.EventInfo{ID: id, Type: notify.EventTypePrefix + kind, Time: d.Changed,
 				Success: success, OrgID: rec.OrgID, UserID: rec.UserID, EntityType: vcd.KindTask,
-				EntityID: rec.ID, EntityName: d.Name, TaskID: rec.ID})
+				EntityID: rec.ID, EntityName: d.Name, TaskID: rec.ID,
+				SessionID: origin.SessionID, ClientIP: origin.ClientIP})
 		}
 		if err != nil {
 			return err
@@ -235,7 +237,7 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request, c *call) error 
 		return err
 	}
 	base := a.baseURL(r)
-	if err := a.notifyTask(ctx, base, rec, d); err != nil {
+	if err := a.notifyTask(ctx, base, requestOrigin(r), rec, d); err != nil {
 		// The task is not announced, so it must not exist: the producer retries and
 		// creates it again. Whatever was already stored of its notifications names an
 		// id that will never be used again.
@@ -330,7 +332,7 @@ func (a *API) changeTask(r *http.Request, ts TaskStore, id string, change func(d
 	}
 	// The change is stored; if publishing fails the producer gets an error and
 	// retries the same request, which changes nothing and publishes again.
-	if err := a.notifyTask(ctx, a.baseURL(r), rec, d); err != nil {
+	if err := a.notifyTask(ctx, a.baseURL(r), requestOrigin(r), rec, d); err != nil {
 		return TaskRecord{}, taskData{}, err
 	}
 	return rec, d, nil

@@ -82,6 +82,9 @@ func TestTask_Example(t *testing.T) {
 			if want := "publish/" + acmeID + "/" + aliceID; n.Topic != want {
 				t.Errorf("TASK topic = %q; want %q", n.Topic, want)
 			}
+		} else if o := notify.ParseOrigin(n.Origin); o.ClientIP != "127.0.0.1" || !vcd.IsUUID(o.SessionID) {
+			// A task event's audit record names the producer's session and address.
+			t.Errorf("%s origin %q: want the producer's session and 127.0.0.1", x.headers["notification.type"], n.Origin)
 		}
 	}
 	wantKinds := []string{"TASK ", "EVENT com/vmware/vcloud/event/task/create", "EVENT com/vmware/vcloud/event/task/start"}
