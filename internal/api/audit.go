@@ -162,6 +162,18 @@ func AppendAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cell
 	return buildAuditRecord(ctx, dst, dir, cellID, &p, external, origin)
 }
 
+// setProp sets property k to v, over an external event's own property of that name:
+// what herald saw of the request wins over what the producer wrote.
+func setProp(props []auditProp, k, v string) []auditProp {
+	for i := range props {
+		if props[i].k == k {
+			props[i].v = v
+			return props
+		}
+	}
+	return append(props, auditProp{k, v})
+}
+
 // parseEvent reads an EVENT or EXTERNAL_EVENT envelope with full validation, the
 // reference scanEvent must agree with; false means the envelope has no audit record.
 func parseEvent(envelope []byte, p *eventPayload) (external, ok bool) {
@@ -228,10 +240,10 @@ func buildAuditRecord(ctx context.Context, dst []byte, dir AuditDirectory, cellI
 		description = describe(p.Type, p.EntityType, p.EntityName, p.OperationSuccess)
 	}
 	if origin.ClientIP != "" {
-		props = append(props, auditProp{"currentContext.user.clientIpAddress", origin.ClientIP})
+		props = setProp(props, "currentContext.user.clientIpAddress", origin.ClientIP)
 	}
 	if origin.SessionID != "" {
-		props = append(props, auditProp{"user.session.id", "urn:vcloud:session:" + origin.SessionID})
+		props = setProp(props, "user.session.id", "urn:vcloud:session:"+origin.SessionID)
 	}
 	if len(props) > 1 {
 		slices.SortFunc(props, func(a, b auditProp) int { return strings.Compare(a.k, b.k) })

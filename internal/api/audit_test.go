@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/heraldmq/herald/internal/api"
 	"github.com/heraldmq/herald/internal/notify"
 	"github.com/heraldmq/herald/internal/vcd"
@@ -352,5 +354,37 @@ func TestNewAuditRecord_NotAnEvent(t *testing.T) {
 		if _, ok := api.NewAuditRecord(context.Background(), env.store, cellURN, []byte(b)); ok {
 			t.Errorf("%s: NewAuditRecord = true; want false", name)
 		}
+	}
+}
+
+// TestAuditRecord_OriginOverProducerProperties: an external event whose producer
+// wrote properties named like the origin's gets herald's values, once each.
+func TestAuditRecord_OriginOverProducerProperties(t *testing.T) {
+	env := mustServe(t)
+	x, err := notify.ExternalEvent(notify.ExternalEventInfo{ID: auditEventID(9), Time: auditAt(11, 0), OrgID: acmeID,
+		OrgName: "acme", UserID: aliceID, Body: notify.EventBody{Type: "backup/completed", ServiceNamespace: "org.example.backup",
+			Success: true, Properties: []notify.Property{{Name: "user.session.id", Value: "forged"},
+				{Name: "currentContext.user.clientIpAddress", Value: "198.51.100.1"}, {Name: "sizeGB", Value: "42"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rec, ok := api.AppendAuditRecord(context.Background(), nil, env.store, cellURN, x.Envelope,
+		notify.Origin{SessionID: loginSession, ClientIP: loginIP})
+	if !ok {
+		t.Fatal("no record")
+	}
+	var got struct {
+		AdditionalProperties map[string]string `json:"additionalProperties"`
+	}
+	if err := json.Unmarshal(rec.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"user.session.id": "urn:vcloud:session:" + loginSession,
+		"currentContext.user.clientIpAddress": loginIP, "sizeGB": "42", "user.roles": "vApp Author"}
+	if diff := cmp.Diff(want, got.AdditionalProperties); diff != "" {
+		t.Errorf("additionalProperties (-want +got):\n%s", diff)
+	}
+	if n := strings.Count(string(rec.Data), `"user.session.id"`); n != 1 {
+		t.Errorf("user.session.id %d times in %s", n, rec.Data)
 	}
 }

@@ -266,6 +266,7 @@ func (a *API) postEvent(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	n.Origin = requestOrigin(r).String() // who posted it, for its audit record
 	// The notification is the operation: a failure is the producer's error to retry.
 	if err := a.publish(ctx, n); err != nil {
 		return err

@@ -58,6 +58,10 @@ func TestPostEvent(t *testing.T) {
 			if n.payload["operationSuccess"] != true || n.payload["org"] != "urn:vcloud:org:"+acmeID {
 				t.Errorf("payload %s", n.raw)
 			}
+			// Its audit record names who posted it.
+			if o := notify.ParseOrigin(notes[0].Origin); o.ClientIP != "127.0.0.1" || !vcd.IsUUID(o.SessionID) {
+				t.Errorf("origin %q: want the producer's session and 127.0.0.1", notes[0].Origin)
+			}
 			if tc.topic == aliceTopic {
 				if n.payload["entity"] != "urn:vcloud:vm:"+exampleVMID || n.headers["notification.serviceNamespace"] != "org.example.backup" {
 					t.Errorf("payload %s, headers %v", n.raw, n.headers)
