@@ -170,17 +170,10 @@ func TestSession_WrittenElsewhere(t *testing.T) {
 	url, dbs := MustOpenNodes(t, 1)
 	db := dbs[0]
 	js := jetStreamAt(t, url)
-	sessions, err := js.KeyValue(ctx, "herald_sessions")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := range 50 {
 		s := vcd.Session{ID: vcd.NewUUID(), UserID: vcd.NewUUID(), OrgID: vcd.NewUUID(), JTI: vcd.NewUUID(),
 			Created: time.Now().UTC()}
-		data, _ := json.Marshal(s)
-		if _, err := sessions.Put(ctx, s.ID, data); err != nil {
-			t.Fatal(err)
-		}
+		putJSON(t, js, "herald_sessions", s.ID, s)
 		got, err := db.Session(ctx, s.ID)
 		if err != nil || got.JTI != s.JTI {
 			t.Fatalf("write %d: Session right after another node's write = %+v, %v", i, got, err)
@@ -193,27 +186,11 @@ func TestSession_WrittenElsewhere(t *testing.T) {
 		t.Fatalf("invalid id: %v; want not found", err)
 	}
 
-	bucket := func(name string) jetstream.KeyValue {
-		kv, err := js.KeyValue(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kv
-	}
-	users, orgs := bucket("herald_users"), bucket("herald_orgs")
 	for i := range 20 {
 		o := vcd.Org{ID: vcd.NewUUID(), Name: fmt.Sprintf("elsewhere-%d", i), Enabled: true}
 		u := vcd.User{ID: vcd.NewUUID(), OrgID: o.ID, Name: "eve", Role: vcd.RoleVAppUser, Enabled: true}
-		for _, w := range []struct {
-			kv  jetstream.KeyValue
-			key string
-			v   any
-		}{{orgs, o.ID, o}, {users, u.ID, u}} {
-			data, _ := json.Marshal(w.v)
-			if _, err := w.kv.Put(ctx, w.key, data); err != nil {
-				t.Fatal(err)
-			}
-		}
+		putJSON(t, js, "herald_orgs", o.ID, o)
+		putJSON(t, js, "herald_users", u.ID, u)
 		if got, err := db.Org(ctx, o.ID); err != nil || got.Name != o.Name {
 			t.Fatalf("write %d: Org right after another node's write = %+v, %v", i, got, err)
 		}
@@ -235,17 +212,7 @@ func TestIndexes_WrittenElsewhere(t *testing.T) {
 	url, dbs := MustOpenNodes(t, 1)
 	db := dbs[0]
 	js := jetStreamAt(t, url)
-	put := func(bucket, key string, v any) {
-		t.Helper()
-		kv, err := js.KeyValue(ctx, bucket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := json.Marshal(v)
-		if _, err := kv.Put(ctx, key, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(bucket, key string, v any) { t.Helper(); putJSON(t, js, bucket, key, v) }
 	hash := func(i int, what string) string {
 		return fmt.Sprintf("%x", sha256.Sum256([]byte(what+strconv.Itoa(i)+vcd.NewUUID())))
 	}
@@ -323,5 +290,23 @@ func TestIndexes_WrittenElsewhere(t *testing.T) {
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("%d misses took %v: a miss waited for the catch-up's bound", len(misses), took)
+	}
+}
+
+// putJSON writes v as JSON under key straight into the KV bucket, as another node
+// would.
+func putJSON(tb testing.TB, js jetstream.JetStream, bucket, key string, v any) {
+	tb.Helper()
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, key, data); err != nil {
+		tb.Fatal(err)
 	}
 }
