@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/heraldmq/herald/internal/freeport"
 )
 
 // childServer is a server the tool started as a child process: mosquitto (a
@@ -49,11 +51,11 @@ func startMosquitto(ctx context.Context, path string) (*childServer, error) {
 func startMosquittoOnce(ctx context.Context, path string) (*childServer, error) {
 	// The websockets listener binds every address (see below), so its port must be
 	// free on the wildcard address, not only on 127.0.0.1.
-	port, err := freePortOn(":0")
+	port, err := freeport.Port("")
 	if err != nil {
 		return nil, err
 	}
-	mqttPort, err := freePort()
+	mqttPort, err := freeport.Port("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -127,17 +129,4 @@ func (m *childServer) Close() {
 	if m.dir != "" {
 		os.RemoveAll(m.dir)
 	}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) { return freePortOn("127.0.0.1:0") }
-
-// freePortOn returns a TCP port that was free on addr (host:0) a moment ago.
-func freePortOn(addr string) (int, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldmq/herald/internal/freeport"
 )
 
 // walkthroughBlocks returns the shell blocks of README.md marked
@@ -148,12 +149,10 @@ func TestWalkthrough_README(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
 
 	x := &tmux{t: t, socket: fmt.Sprintf("herald-walk-%d", os.Getpid())}
 	x.run("new-session", "-d", "-s", "walk", "-n", "serve", "-x", "200", "-y", "50", "-c", dir,

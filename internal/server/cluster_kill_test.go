@@ -121,17 +121,12 @@ func startCellProcs(t *testing.T, n int) []*clusterProc {
 }
 
 // freeAddrs returns n loopback addresses that were free a moment ago and differ
-// from each other (freeAddr, called n times, may return one port twice).
+// from each other.
 func freeAddrs(tb testing.TB, n int) []string {
 	tb.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer ln.Close()
-		addrs[i] = ln.Addr().String()
+		addrs[i] = freeAddr(tb)
 	}
 	return addrs
 }

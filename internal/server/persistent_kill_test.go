@@ -16,6 +16,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/heraldmq/herald/internal/freeport"
 	"github.com/heraldmq/herald/internal/mqtt"
 	"github.com/heraldmq/herald/internal/notify"
 	"github.com/heraldmq/herald/internal/topic"
@@ -37,15 +38,15 @@ type heraldProc struct {
 	binaryPath string
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
+// freeAddr returns a loopback address that was free a moment ago, for a listener
+// that a herald process will bind (see package freeport).
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // startHerald runs `herald serve` on dataDir and waits until its MQTT listener
