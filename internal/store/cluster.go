@@ -64,6 +64,9 @@ func (c ClusterConfig) apply(opts *server.Options) error {
 	opts.Cluster.Host = host
 	opts.Cluster.Port = p
 	opts.Cluster.Advertise = c.Advertise
+	// Each node's client port is private to its process (listenLoopback): none
+	// is of use to a client of another node, so none is gossiped to clients.
+	opts.Cluster.NoAdvertise = true
 	// Peers learn of each other through any one route (gossip), but every node
 	// lists all of them so that any subset can form the cluster.
 	opts.Cluster.ConnectRetries = 0 // explicit routes are retried forever

@@ -266,7 +266,10 @@ func (db *DB) connect() error {
 	} else {
 		url = srv.ClientURL()
 	}
-	connOpts = append(connOpts, nats.MaxReconnects(-1))
+	// The connection is to this process's own server alone: the peers' client
+	// ports a cluster would otherwise tell it of are loopback ports of other
+	// machines that refuse this process's password.
+	connOpts = append(connOpts, nats.MaxReconnects(-1), nats.IgnoreDiscoveredServers())
 	if db.nc, err = nats.Connect(url, append(connOpts, nats.Name("herald"))...); err != nil {
 		return unavailable("connect to embedded nats", err)
 	}
