@@ -272,5 +272,24 @@ func TestCluster_ExternalMode(t *testing.T) {
 		if d > 10*time.Second {
 			t.Errorf("503 after %v; want within 10 s", d)
 		}
+
+		// A node without a quorum still stops promptly: its feeds, waiting for
+		// consumers that cannot be created, do not hold it (they held every node
+		// for 10 s or more).
+		var wg sync.WaitGroup
+		for i, s := range c.nodes {
+			wg.Add(1)
+			go func() { // exits when Close returns
+				defer wg.Done()
+				t0 := time.Now()
+				_ = s.Close()
+				d := time.Since(t0)
+				t.Logf("node %d closed in %v", i+1, d.Round(time.Millisecond))
+				if d > 5*time.Second {
+					t.Errorf("node %d took %v to close without a quorum; want under 5 s", i+1, d)
+				}
+			}()
+		}
+		wg.Wait()
 	})
 }

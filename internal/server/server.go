@@ -372,16 +372,45 @@ func (s *Server) Close() error {
 				}
 			}
 		}
-		s.wg.Wait()
+		// Every goroutine ends with its context, but one inside a store request
+		// that nats.go bounds by no context (an ordered consumer recreating its
+		// consumer, up to 10 s when the store has no quorum) ends only when the
+		// request does: after a grace (within the shutdown timeout) the store is
+		// closed beneath it, which fails such a request at once.
+		grace, cancelGrace := context.WithTimeout(ctx, storeCloseGrace)
+		waited := waitCtx(grace, &s.wg)
+		cancelGrace()
 		if s.db != nil {
 			if err := s.db.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close store: %w", err))
 			}
 		}
+		if !waited {
+			s.wg.Wait()
+		}
 		s.closeErr = errors.Join(errs...)
 		s.logger.Info("stopped")
 	})
 	return s.closeErr
+}
+
+// storeCloseGrace is how long Close waits for the server's goroutines to end
+// before it closes the store beneath those still in a request.
+const storeCloseGrace = 2 * time.Second
+
+// waitCtx waits for wg until ctx is done and reports whether wg is.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() { // exits when wg is done: Close waits for it in the end
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // URL returns the base URL of the HTTPS listener, or of the plain one when HTTPS is off.

@@ -753,9 +753,10 @@ func (db *DB) followHistory(ctx context.Context, from, target uint64, reached fu
 
 func (db *DB) followHistoryOnce(ctx context.Context, next *uint64, target uint64, reached func(uint64)) error {
 	cons, err := db.js.OrderedConsumer(ctx, streamHistory, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   *next,
-		HeadersOnly:   true,
+		DeliverPolicy:    jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:      *next,
+		HeadersOnly:      true,
+		MaxResetAttempts: orderedResetAttempts,
 	})
 	if err != nil {
 		return fmt.Errorf("ordered consumer: %w", err)

@@ -443,8 +443,9 @@ func (db *DB) Feed(ctx context.Context, from uint64, fn func(Message)) error {
 // delivers, until the consumer fails or ctx is done.
 func (db *DB) feedOnce(ctx context.Context, next *uint64, epoch *string, fn func(Message)) error {
 	cons, err := db.liveJS.OrderedConsumer(ctx, streamNotify, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   *next,
+		DeliverPolicy:    jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:      *next,
+		MaxResetAttempts: orderedResetAttempts,
 	})
 	if err != nil {
 		return fmt.Errorf("ordered consumer: %w", err)
@@ -667,6 +668,15 @@ func originOf(h nats.Header) string {
 	}
 	return h.Get(hdrOrigin)
 }
+
+// orderedResetAttempts is how often an ordered consumer of the store tries to
+// recreate its server-side consumer (after a gap or missed heartbeats) before its
+// Next fails, and the store's own loop (Feed, followHistory) starts a new one from
+// where it was, after a pause that ends with ctx. nats.go's default tries forever,
+// holding the iterator's lock through every attempt (each up to 10 s, bound by no
+// context) and the pauses between them (1 to 10 s): Stop then blocks until an
+// attempt succeeds, so a node without a quorum took 10 s and more to shut down.
+const orderedResetAttempts = 1
 
 // stopOnDone stops it when ctx is done, which ends a blocked Next (also one waiting
 // for an ordered consumer to be recreated). Call the returned function when done with
