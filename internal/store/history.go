@@ -455,8 +455,20 @@ const (
 	auditExternal = 1 << 1
 )
 
-// encodeAudit encodes rec's index fields as a hdrAudit value: base64 (standard, no
-// padding) of the version, Unix milliseconds (varint), flags, then ID, OrgID, OrgName,
+// auditEncoding is the base64 of hdrAudit values: the standard alphabet without
+// padding, but '-' in place of 'N'. nats-server finds each header it reads from a
+// stored message (Nats-Msg-Id, Nats-Expected-Stream, Nats-Batch-Id and some ten more)
+// by searching the whole header block for the key, and a history batch message's block
+// is mostly these values: with 'N', the first byte of every such key, at one character
+// in 64, each search stopped at every one (the searches were 6 % of herald's CPU at
+// saturation); without it they run through the block at memory speed, six times
+// faster over a batch of 64 records. Values written with the standard alphabet, before
+// this one, still decode (decodeAudit).
+var auditEncoding = base64.NewEncoding("ABCDEFGHIJKLM-OPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/").
+	WithPadding(base64.NoPadding)
+
+// encodeAudit encodes rec's index fields as a hdrAudit value: base64 (auditEncoding)
+// of the version, Unix milliseconds (varint), flags, then ID, OrgID, OrgName,
 // UserID, UserName, EventType, EntityID, EntityName, TaskID, ServiceNamespace, each
 // as a uvarint length and bytes. A record that shares its message with others
 // (size ≥ 0, version auditVersionSized) ends with the size of its Data (uvarint); a
@@ -493,7 +505,7 @@ func appendAuditValue(dst, scratch []byte, rec *AuditRecord, size int) []byte {
 	if size >= 0 {
 		b = binary.AppendUvarint(b, uint64(size))
 	}
-	return base64.RawStdEncoding.AppendEncode(dst, b)
+	return auditEncoding.AppendEncode(dst, b)
 }
 
 // errBadAudit reports an undecodable hdrAudit value.
@@ -502,7 +514,13 @@ var errBadAudit = errors.New("bad audit header")
 // decodeAudit decodes a hdrAudit value into rec's index fields, and the size of its
 // Data: -1 for a record alone in its message, whose Data is the whole body.
 func decodeAudit(s string) (rec AuditRecord, size int, err error) {
-	b, err := base64.RawStdEncoding.DecodeString(s)
+	enc := auditEncoding
+	if strings.IndexByte(s, 'N') >= 0 {
+		// Written in the standard alphabet (a value with neither 'N' nor '-' reads
+		// the same in both).
+		enc = base64.RawStdEncoding
+	}
+	b, err := enc.DecodeString(s)
 	if err != nil || len(b) < 2 || b[0] != auditVersion && b[0] != auditVersionSized {
 		return AuditRecord{}, 0, errBadAudit
 	}
