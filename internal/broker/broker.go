@@ -76,9 +76,18 @@ type Config struct {
 	// the Maximum Packet Size announced in a 5.0 CONNACK.
 	MaxPacketBytes int
 	// MaxInflight is the number of outbound QoS 1 and 2 messages awaiting
-	// acknowledgement per session (100), lowered to a 5.0 client's Receive
-	// Maximum; it is also the Receive Maximum the broker announces.
+	// acknowledgement per session (500), lowered to a 5.0 client's Receive
+	// Maximum. A subscriber can take no more than MaxInflight messages per
+	// round trip of its acknowledgements, and on a busy machine that round trip
+	// takes milliseconds: at 100, the system administrator's publish/# at QoS 1
+	// fell behind at fan-out saturation and lost part of its stream (see
+	// docs/PERFORMANCE.md).
 	MaxInflight int
+	// ReceiveMaximum is how many QoS 1 and 2 PUBLISHes a client may have
+	// unacknowledged toward the broker (100): announced in a 5.0 CONNACK, and
+	// the depth of a connection's pipeline of appends, each up to
+	// MaxPacketBytes.
+	ReceiveMaximum int
 	// MaxQueue bounds the messages waiting in one session's outbound queue
 	// (1000); see the overflow policy in the package documentation.
 	MaxQueue int
@@ -163,11 +172,13 @@ func (c Config) withDefaults() Config {
 		c.MaxPacketBytes = mqtt.DefaultMaxPacketSize
 	}
 	if c.MaxInflight <= 0 {
-		c.MaxInflight = 100
+		c.MaxInflight = 500
 	}
-	if c.MaxInflight > 65535 {
-		c.MaxInflight = 65535
+	if c.ReceiveMaximum <= 0 {
+		c.ReceiveMaximum = 100
 	}
+	c.MaxInflight = min(c.MaxInflight, 65535)
+	c.ReceiveMaximum = min(c.ReceiveMaximum, 65535)
 	if c.MaxQueue <= 0 {
 		c.MaxQueue = 1000
 	}

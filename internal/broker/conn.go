@@ -436,7 +436,7 @@ func (c *conn) handshake() bool {
 	retainAvailable := c.b.cfg.Retained != nil
 	ack := &mqtt.Connack{ReasonCode: mqtt.ReasonSuccess, SessionPresent: present} // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
 	if c.version == mqtt.Version5 {
-		recvMax := uint16(c.b.cfg.MaxInflight)
+		recvMax := uint16(c.b.cfg.ReceiveMaximum)
 		maxPacket := uint32(c.b.cfg.MaxPacketBytes)
 		var zero16 uint16
 		no, yes := false, true
@@ -959,7 +959,7 @@ func (c *conn) onPublish(p *mqtt.Publish) bool {
 			c.s.queueCtrl(&mqtt.Pubrec{PacketID: p.PacketID}, c.version)
 			return true
 		}
-		if len(c.awaitingRel) >= c.b.cfg.MaxInflight {
+		if len(c.awaitingRel) >= c.b.cfg.ReceiveMaximum {
 			return c.protocolError(mqtt.ReasonReceiveMaximumExceeded, "receive maximum exceeded")
 		}
 	}

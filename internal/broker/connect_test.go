@@ -139,7 +139,7 @@ func TestConnect_MQTT_3_1_0_2_SecondConnect(t *testing.T) {
 // TestConnect_MQTT_3_1_3_6_AssignedClientID assigns an id to an empty one and
 // returns it in 5.0, with the CONNACK properties herald announces.
 func TestConnect_MQTT_3_1_3_6_AssignedClientID(t *testing.T) {
-	h := mustRunBroker(t, func(c *broker.Config) { c.MaxInflight = 50; c.MaxPacketBytes = 4096 })
+	h := mustRunBroker(t, func(c *broker.Config) { c.ReceiveMaximum = 50; c.MaxInflight = 70; c.MaxPacketBytes = 4096 })
 	c := h.dial(t, mqtt.Version5)
 	cp := connectPacket("", "", "tok-alice")
 	se := uint32(3600)

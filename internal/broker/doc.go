@@ -149,7 +149,8 @@
 // Messages are stored as QoS 2 and delivered at the subscription's granted QoS;
 // a session matched by several of its filters gets one copy at the highest
 // [MQTT-3.3.5-1]. Outbound QoS 1 and 2 use per-session packet ids, at most
-// min(MaxInflight, Receive Maximum) in flight; later messages wait in order.
+// min(MaxInflight, Receive Maximum) in flight; later messages wait in order. A
+// client may have ReceiveMaximum PUBLISHes of its own unacknowledged.
 // Messages larger than a 5.0 client's Maximum Packet Size are skipped and
 // counted. The server uses no topic aliases (Topic Alias Maximum 0) and a
 // client's alias gets DISCONNECT 0x94.

@@ -379,7 +379,7 @@ func (c *conn) resendInflight(ctx context.Context, fl []SessionFlight, first uin
 	for _, f := range fl {
 		if f.Released {
 			s.mu.Lock()
-			s.inflight = append(s.inflight, flight{id: f.PacketID, qos: 2, state: awaitPubcomp, seq: f.Seq})
+			s.pushFlight(flight{id: f.PacketID, qos: 2, state: awaitPubcomp, seq: f.Seq})
 			s.nextID = max(s.nextID, f.PacketID)
 			if b, err := (&mqtt.Pubrel{PacketID: f.PacketID}).Append(s.ctrl, c.version); err == nil {
 				s.ctrl = b
@@ -407,7 +407,7 @@ func (c *conn) resendInflight(ctx context.Context, fl []SessionFlight, first uin
 		b, err := mqtt.AppendPublish(s.ctrl, c.version, mqtt.PublishHeader{Dup: true, QoS: f.QoS, PacketID: f.PacketID}, msg.topic, nil, msg.payload)
 		if err == nil {
 			s.ctrl = b
-			s.inflight = append(s.inflight, flight{id: f.PacketID, qos: f.QoS, state: st, m: msg, seq: f.Seq})
+			s.pushFlight(flight{id: f.PacketID, qos: f.QoS, state: st, m: msg, seq: f.Seq})
 			s.nextID = max(s.nextID, f.PacketID)
 			p.insertTrack(f.Seq)
 			skip(f.Seq)

@@ -55,7 +55,7 @@ type pendingPub struct {
 // append is stored. It reports false when the connection is closing.
 func (c *conn) appendPipelined(al AsyncLog, p *mqtt.Publish, payload []byte, buf *[]byte) bool {
 	if c.pipe == nil {
-		c.pipe = &pipeline{q: make(chan pendingPub, c.b.cfg.MaxInflight), done: make(chan struct{})}
+		c.pipe = &pipeline{q: make(chan pendingPub, c.b.cfg.ReceiveMaximum), done: make(chan struct{})}
 		go c.ackLoop()
 	}
 	wait, err := al.AppendAsync(p.Topic, "", payload)

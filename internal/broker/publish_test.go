@@ -181,6 +181,20 @@ func TestPublish_QoS2Duplicate(t *testing.T) {
 	}
 }
 
+// TestPublish_ReceiveMaximum: a 5.0 client that has more QoS 2 PUBLISHes
+// unreleased than the Receive Maximum announced gets DISCONNECT 0x93
+// [MQTT-3.3.4-9]; the bound is ReceiveMaximum, not the outbound window.
+func TestPublish_ReceiveMaximum(t *testing.T) {
+	h := mustRunBroker(t, func(c *broker.Config) { c.ReceiveMaximum = 2; c.MaxInflight = 10 })
+	feed := h.service(t, mqtt.Version5, "feed", "feed-secret", "feed")
+	for id := uint16(1); id <= 2; id++ {
+		feed.send(&mqtt.Publish{QoS: 2, PacketID: id, Topic: extIn, Payload: []byte("x")})
+		readAs[*mqtt.Pubrec](feed)
+	}
+	feed.send(&mqtt.Publish{QoS: 2, PacketID: 3, Topic: extIn, Payload: []byte("x")})
+	feed.expectDisconnect(mqtt.ReasonReceiveMaximumExceeded)
+}
+
 // TestPublish_RetainElsewhere: without a RetainedStore retained messages are
 // not available; a 5.0 client is told so (0x9A).
 func TestPublish_RetainElsewhere(t *testing.T) {

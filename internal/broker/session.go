@@ -200,7 +200,8 @@ type session struct {
 	pending     []entry  // outbound queue; pending[head:] waits
 	head        int      //
 	ctrl        []byte   // encoded acknowledgements queued by the reader
-	inflight    []flight // outbound QoS 1 and 2 awaiting acknowledgement
+	inflight    []flight // outbound QoS 1 and 2 awaiting acknowledgement, in send order
+	flightBuf   []flight // the array inflight lies in (pushFlight)
 	maxInflight int
 	nextID      uint16
 	overflowing bool     // a QoS ≥ 1 drop was logged and the queue has not drained since
@@ -340,7 +341,7 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 			if e.qos == 2 {
 				st = awaitPubrec
 			}
-			s.inflight = append(s.inflight, flight{id: h.PacketID, qos: e.qos, state: st, m: e.m, seq: e.m.seq})
+			s.pushFlight(flight{id: h.PacketID, qos: e.qos, state: st, m: e.m, seq: e.m.seq})
 		}
 		b, err := mqtt.AppendPublish(buf, version, h, e.m.topic, e.m.props, e.m.payload)
 		if err == nil {
@@ -353,7 +354,7 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 				obs.Delivered(time.Duration(now - e.m.stored))
 			}
 		} else if e.qos > 0 {
-			s.inflight = s.inflight[:len(s.inflight)-1]
+			s.dropFlight(len(s.inflight) - 1)
 			if s.p != nil {
 				s.p.ackSeq(e.m.seq)
 			}
@@ -376,6 +377,42 @@ func (s *session) drain(buf []byte, version byte, maxOut int) (out []byte, publi
 		poke(s.p.room) // a replay waiting for room may go on
 	}
 	return buf, published, more
+}
+
+// pushFlight appends f to the in-flight window. Acknowledgements mostly come in
+// send order and take the window's front without moving the rest (dropFlight), so
+// the window creeps along its array; when it reaches the array's end with room
+// left at the front, it moves back to the front instead of growing: no copy per
+// acknowledgement and no allocation in a steady flow, whatever MaxInflight.
+// Lock held on entry.
+func (s *session) pushFlight(f flight) {
+	if n := len(s.inflight); n == cap(s.inflight) && n < cap(s.flightBuf) {
+		base := s.flightBuf[:cap(s.flightBuf)]
+		copy(base, s.inflight)
+		clear(base[n:]) // stale copies would keep their messages alive
+		s.inflight = base[:n]
+	}
+	if len(s.inflight) == cap(s.inflight) {
+		s.inflight = append(s.inflight, f) // a larger array
+		s.flightBuf = s.inflight[:0]
+		return
+	}
+	s.inflight = append(s.inflight, f)
+}
+
+// dropFlight removes the window's i-th message. Lock held on entry.
+func (s *session) dropFlight(i int) {
+	if i == 0 {
+		s.inflight[0] = flight{}
+		s.inflight = s.inflight[1:]
+		if len(s.inflight) == 0 {
+			s.inflight = s.flightBuf[:0] // empty: start again at the front
+		}
+		return
+	}
+	n := copy(s.inflight[i:], s.inflight[i+1:])
+	s.inflight[i+n] = flight{}
+	s.inflight = s.inflight[:i+n]
 }
 
 // allocID returns a packet identifier not in flight. Lock held on entry; the
@@ -416,7 +453,7 @@ func (s *session) ack(t mqtt.Type, id uint16, reason mqtt.ReasonCode) (found boo
 			if s.p != nil {
 				s.p.ackSeq(f.seq)
 			}
-			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+			s.dropFlight(i)
 			if s.head < len(s.pending) {
 				s.signal()
 			}
@@ -438,7 +475,7 @@ func (s *session) close() {
 	clear(s.pending)
 	s.pending = nil
 	s.head = 0
-	s.inflight = nil
+	s.inflight, s.flightBuf = nil, nil
 	s.mu.Unlock()
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -88,6 +89,98 @@ func TestSession_DrainCoalesces(t *testing.T) {
 	buf, n, _ = s.drain(buf[:0], mqtt.Version5, 0)
 	if pkts := decodeAll(t, buf, mqtt.Version5); n != 1 || string(pkts[0].(*mqtt.Publish).Payload) != "2" {
 		t.Errorf("after one PUBACK drained %d: %+v; want message 2", n, pkts)
+	}
+}
+
+// TestSession_InflightWindow: the in-flight window keeps its bound and its
+// packet ids apart whatever order the acknowledgements come in, delivers every
+// message once and in order, holds no message it no longer has in flight, and in
+// a steady flow of in-order acknowledgements allocates nothing.
+func TestSession_InflightWindow(t *testing.T) {
+	const window, total = 8, 300
+	b := testBroker(Config{MaxInflight: window, MaxQueue: 1 << 16})
+	s := detached(t, b, 1, "t/#")
+	for i := range total {
+		b.Deliver(Message{Seq: uint64(i + 1), Topic: "t/x", Payload: []byte(strconv.Itoa(i))})
+	}
+	var buf []byte
+	want, acked := 0, 0
+	check := func() {
+		t.Helper()
+		var pkts []mqtt.Packet
+		buf, _, _ = s.drain(buf[:0], mqtt.Version311, 0)
+		pkts = decodeAll(t, buf, mqtt.Version311)
+		for _, p := range pkts {
+			if got := string(p.(*mqtt.Publish).Payload); got != strconv.Itoa(want) {
+				t.Fatalf("delivered %q; want %d", got, want)
+			}
+			want++
+		}
+		if len(s.inflight) > window {
+			t.Fatalf("%d in flight; window %d", len(s.inflight), window)
+		}
+		ids := map[uint16]bool{}
+		for _, f := range s.inflight {
+			if ids[f.id] {
+				t.Fatalf("packet id %d in flight twice", f.id)
+			}
+			ids[f.id] = true
+		}
+		held := 0
+		for _, f := range s.flightBuf[:cap(s.flightBuf)] {
+			if f.m != nil {
+				held++
+			}
+		}
+		if held != len(s.inflight) {
+			t.Fatalf("the window's array holds %d messages; %d in flight", held, len(s.inflight))
+		}
+	}
+	for round := 0; acked < total; round++ {
+		check()
+		// The oldest, the newest, one in the middle, two at once: every order.
+		n := len(s.inflight)
+		var idx []int
+		switch round % 4 {
+		case 0:
+			idx = []int{0}
+		case 1:
+			idx = []int{n - 1}
+		case 2:
+			idx = []int{n / 2}
+		case 3:
+			idx = []int{0, 0}
+		}
+		for _, i := range idx {
+			if i >= len(s.inflight) {
+				continue
+			}
+			if !s.ack(mqtt.TypePuback, s.inflight[i].id, 0) {
+				t.Fatalf("round %d: PUBACK of a message in flight not matched", round)
+			}
+			acked++
+		}
+	}
+	check()
+	if want != total || len(s.inflight) != 0 {
+		t.Fatalf("delivered %d of %d, %d still in flight", want, total, len(s.inflight))
+	}
+
+	for i := range 2000 {
+		b.Deliver(Message{Seq: uint64(total + i + 1), Topic: "t/x", Payload: []byte("x")})
+	}
+	buf, _, _ = s.drain(buf[:0], mqtt.Version311, 0)
+	// A hundred acknowledgements and deliveries per run: the window moves
+	// through its array, and a window that grew its array now and then would
+	// show here.
+	allocs := testing.AllocsPerRun(10, func() {
+		for range 100 {
+			s.ack(mqtt.TypePuback, s.inflight[0].id, 0)
+			buf, _, _ = s.drain(buf[:0], mqtt.Version311, 0)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per 100 acknowledgements and deliveries; want 0", allocs)
 	}
 }
 

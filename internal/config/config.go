@@ -93,8 +93,12 @@ type MQTTConfig struct {
 	Addr string `yaml:"addr"`
 	// MaxPacketBytes bounds inbound MQTT packets; default 1 MiB.
 	MaxPacketBytes int `yaml:"maxPacketBytes"`
-	// MaxInflight bounds unacknowledged QoS>0 messages per session; default 100.
+	// MaxInflight bounds the QoS>0 messages sent to a session and not yet
+	// acknowledged; default 500.
 	MaxInflight int `yaml:"maxInflight"`
+	// ReceiveMaximum bounds the QoS>0 messages a client has sent and herald not
+	// yet acknowledged (the Receive Maximum announced to MQTT 5 clients); default 100.
+	ReceiveMaximum int `yaml:"receiveMaximum"`
 	// SessionRetention is how long a disconnected persistent session is kept (3.1.1
 	// CleanSession=0) and the cap on a 5.0 Session Expiry Interval; default 24h. Keep it
 	// at or below store.logMaxAge: messages older than the log's retention are gone.
@@ -260,7 +264,7 @@ func Default() Config {
 			LoginRatePerMinute: 20,
 			ShutdownTimeout:    Duration(10 * time.Second),
 		},
-		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 100, ConnectsPerSecondPerIP: 1000,
+		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 500, ReceiveMaximum: 100, ConnectsPerSecondPerIP: 1000,
 			SessionRetention: Duration(24 * time.Hour)},
 		Auth: AuthConfig{
 			AdminName:        "administrator",
@@ -401,6 +405,9 @@ func (c Config) Validate() error {
 	}
 	if c.MQTT.MaxInflight < 1 || c.MQTT.MaxInflight > 65535 {
 		bad("mqtt.maxInflight", c.MQTT.MaxInflight, "must be between 1 and 65535")
+	}
+	if c.MQTT.ReceiveMaximum < 1 || c.MQTT.ReceiveMaximum > 65535 {
+		bad("mqtt.receiveMaximum", c.MQTT.ReceiveMaximum, "must be between 1 and 65535")
 	}
 	if c.MQTT.ConnectsPerSecondPerIP < 1 {
 		bad("mqtt.connectsPerSecondPerIP", c.MQTT.ConnectsPerSecondPerIP, "must be at least 1")

@@ -140,6 +140,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	s.broker = broker.New(broker.Config{
 		MaxPacketBytes:       s.cfg.MQTT.MaxPacketBytes,
 		MaxInflight:          s.cfg.MQTT.MaxInflight,
+		ReceiveMaximum:       s.cfg.MQTT.ReceiveMaximum,
 		ValidateNotification: validateNotification,
 		WriteHTTPError:       s.api.WriteError,
 		Retained:             retainedStore{s.db},
