@@ -76,12 +76,12 @@ type Config struct {
 	// the Maximum Packet Size announced in a 5.0 CONNACK.
 	MaxPacketBytes int
 	// MaxInflight is the number of outbound QoS 1 and 2 messages awaiting
-	// acknowledgement per session (500), lowered to a 5.0 client's Receive
-	// Maximum. A subscriber can take no more than MaxInflight messages per
-	// round trip of its acknowledgements, and on a busy machine that round trip
-	// takes milliseconds: at 100, the system administrator's publish/# at QoS 1
-	// fell behind at fan-out saturation and lost part of its stream (see
-	// docs/PERFORMANCE.md).
+	// acknowledgement per session (100, as VCD-COMPAT §6.4 states), lowered to a
+	// 5.0 client's Receive Maximum. A subscriber can take no more than
+	// MaxInflight messages per round trip of its acknowledgements, and on a busy
+	// machine that round trip takes milliseconds: at 100 the system
+	// administrator's publish/# at QoS 1 fell behind at fan-out saturation and
+	// lost part of its stream, at 500 it did not (docs/PERFORMANCE.md).
 	MaxInflight int
 	// ReceiveMaximum is how many QoS 1 and 2 PUBLISHes a client may have
 	// unacknowledged toward the broker (100): announced in a 5.0 CONNACK, and
@@ -172,7 +172,7 @@ func (c Config) withDefaults() Config {
 		c.MaxPacketBytes = mqtt.DefaultMaxPacketSize
 	}
 	if c.MaxInflight <= 0 {
-		c.MaxInflight = 500
+		c.MaxInflight = 100
 	}
 	if c.ReceiveMaximum <= 0 {
 		c.ReceiveMaximum = 100

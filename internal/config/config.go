@@ -94,7 +94,7 @@ type MQTTConfig struct {
 	// MaxPacketBytes bounds inbound MQTT packets; default 1 MiB.
 	MaxPacketBytes int `yaml:"maxPacketBytes"`
 	// MaxInflight bounds the QoS>0 messages sent to a session and not yet
-	// acknowledged; default 500.
+	// acknowledged; default 100.
 	MaxInflight int `yaml:"maxInflight"`
 	// ReceiveMaximum bounds the QoS>0 messages a client has sent and herald not
 	// yet acknowledged (the Receive Maximum announced to MQTT 5 clients); default 100.
@@ -264,7 +264,7 @@ func Default() Config {
 			LoginRatePerMinute: 20,
 			ShutdownTimeout:    Duration(10 * time.Second),
 		},
-		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 500, ReceiveMaximum: 100, ConnectsPerSecondPerIP: 1000,
+		MQTT: MQTTConfig{MaxPacketBytes: 1 << 20, MaxInflight: 100, ReceiveMaximum: 100, ConnectsPerSecondPerIP: 1000,
 			SessionRetention: Duration(24 * time.Hour)},
 		Auth: AuthConfig{
 			AdminName:        "administrator",
