@@ -678,9 +678,10 @@ func originOf(h nats.Header) string {
 // attempt succeeds, so a node without a quorum took 10 s and more to shut down.
 const orderedResetAttempts = 1
 
-// stopOnDone stops it when ctx is done, which ends a blocked Next (also one waiting
-// for an ordered consumer to be recreated). Call the returned function when done with
-// it: it stops it and waits for the callback, which has no other owner.
+// stopOnDone stops it when ctx is done, which ends a blocked Next (one waiting for an
+// ordered consumer to be recreated only when that attempt ends: orderedResetAttempts).
+// Call the returned function when done with it: it stops it and waits for the
+// callback, which has no other owner.
 func stopOnDone(ctx context.Context, it jetstream.MessagesContext) func() {
 	stopped := make(chan struct{})
 	stopAfter := context.AfterFunc(ctx, func() {
