@@ -86,6 +86,12 @@ type HTTPConfig struct {
 	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
 }
 
+// MaxInflightLimit bounds mqtt.maxInflight: a persistent session stores the
+// messages it has in flight with it, one stored value per session of at most
+// 1 MiB, and this many take at most 0.7 MB of it, leaving room for a hundred
+// long subscriptions (store's TestMQTTSession_FullWindow).
+const MaxInflightLimit = 10000
+
 // MQTTConfig configures the MQTT front end.
 type MQTTConfig struct {
 	// Addr is an optional plain MQTT listener for back-end services (TLS when a
@@ -94,7 +100,7 @@ type MQTTConfig struct {
 	// MaxPacketBytes bounds inbound MQTT packets; default 1 MiB.
 	MaxPacketBytes int `yaml:"maxPacketBytes"`
 	// MaxInflight bounds the QoS>0 messages sent to a session and not yet
-	// acknowledged; default 100.
+	// acknowledged; default 100, at most MaxInflightLimit.
 	MaxInflight int `yaml:"maxInflight"`
 	// ReceiveMaximum bounds the QoS>0 messages a client has sent and herald not
 	// yet acknowledged (the Receive Maximum announced to MQTT 5 clients); default 100.
@@ -403,8 +409,8 @@ func (c Config) Validate() error {
 	if c.MQTT.MaxPacketBytes < 128 || c.MQTT.MaxPacketBytes > 268435455 {
 		bad("mqtt.maxPacketBytes", c.MQTT.MaxPacketBytes, "must be between 128 and 268435455")
 	}
-	if c.MQTT.MaxInflight < 1 || c.MQTT.MaxInflight > 65535 {
-		bad("mqtt.maxInflight", c.MQTT.MaxInflight, "must be between 1 and 65535")
+	if c.MQTT.MaxInflight < 1 || c.MQTT.MaxInflight > MaxInflightLimit {
+		bad("mqtt.maxInflight", c.MQTT.MaxInflight, "must be between 1 and %d", MaxInflightLimit)
 	}
 	if c.MQTT.ReceiveMaximum < 1 || c.MQTT.ReceiveMaximum > 65535 {
 		bad("mqtt.receiveMaximum", c.MQTT.ReceiveMaximum, "must be between 1 and 65535")

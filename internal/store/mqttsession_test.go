@@ -3,10 +3,13 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldmq/herald/internal/config"
 	"github.com/heraldmq/herald/internal/store"
 	"github.com/heraldmq/herald/internal/vcd"
 )
@@ -84,6 +87,30 @@ func TestMQTTSession_CRUD(t *testing.T) {
 }
 
 // TestMessage_DirectGet reads single log messages by sequence.
+// TestMQTTSession_FullWindow: a session with config.MaxInflightLimit messages in
+// flight, each with the largest values, and a hundred subscriptions (the broker's
+// default bound) of long filters, fits in one stored value.
+func TestMQTTSession_FullWindow(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	s := store.MQTTSession{PrincipalID: "1:4b2d6f8a", ClientID: strings.Repeat("c", 128),
+		AckFloor: math.MaxUint64, Updated: time.Now().UTC()}
+	for i := range 100 {
+		s.Subscriptions = append(s.Subscriptions, store.MQTTSubscription{
+			Filter: fmt.Sprintf("publish/%s/%d", strings.Repeat("o", 1000), i), QoS: 2, SubID: 268435455})
+	}
+	for i := range config.MaxInflightLimit {
+		s.Inflight = append(s.Inflight, store.MQTTFlight{PacketID: uint16(65535 - i), Seq: math.MaxUint64 - uint64(i), QoS: 2, Released: true})
+	}
+	if _, err := db.PutMQTTSession(ctx, s); err != nil {
+		t.Fatalf("a session with %d messages in flight: %v", config.MaxInflightLimit, err)
+	}
+	got, err := db.MQTTSession(ctx, s.PrincipalID, s.ClientID, false)
+	if err != nil || len(got.Inflight) != config.MaxInflightLimit || len(got.Subscriptions) != 100 {
+		t.Fatalf("read back %d in flight, %d subscriptions, %v", len(got.Inflight), len(got.Subscriptions), err)
+	}
+}
+
 func TestMessage_DirectGet(t *testing.T) {
 	db := MustOpen(t)
 	ctx := context.Background()
