@@ -22,11 +22,7 @@ func (db *DB) Orgs(ctx context.Context) ([]vcd.Org, error) {
 // written on another node is read from JetStream when the cache does not hold it
 // yet (its watcher a few milliseconds behind), as Session does.
 func (db *DB) Org(ctx context.Context, id string) (vcd.Org, error) {
-	if !validID(id) {
-		return vcd.Org{}, notFound("org", id)
-	}
-	o, _, err := db.orgs.current(ctx, id)
-	return o, err
+	return db.orgs.byID(ctx, id, "org")
 }
 
 // OrgByName returns the org with the given name, compared case-insensitively, or a

@@ -67,11 +67,7 @@ func (db *DB) ServiceAccounts(ctx context.Context) ([]vcd.ServiceAccount, error)
 // error. Like Session, it reads an account the cache does not hold yet from JetStream;
 // callers look up only ids from service JWTs whose signature they verified.
 func (db *DB) ServiceAccount(ctx context.Context, id string) (vcd.ServiceAccount, error) {
-	if !validID(id) {
-		return vcd.ServiceAccount{}, notFound("service account", id)
-	}
-	s, _, err := db.accounts.t.current(ctx, id)
-	return s, err
+	return db.accounts.t.byID(ctx, id, "service account")
 }
 
 // ServiceAccountByName returns the service account with the given name, compared

@@ -31,11 +31,7 @@ func (db *DB) CreateSession(ctx context.Context, s vcd.Session) error {
 // watcher may not have delivered. Callers look up only ids from tokens whose
 // signature they verified, or ids an authenticated caller asked for.
 func (db *DB) Session(ctx context.Context, id string) (vcd.Session, error) {
-	if !validID(id) {
-		return vcd.Session{}, notFound("session", id)
-	}
-	s, _, err := db.sessions.current(ctx, id)
-	return s, err
+	return db.sessions.byID(ctx, id, "session")
 }
 
 // SessionByLegacyToken returns the session whose LegacyTokenHash is tokenHash, or a

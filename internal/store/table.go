@@ -373,6 +373,17 @@ func (t *table[T]) current(ctx context.Context, id string) (T, uint64, error) {
 	return t.load(ctx, id)
 }
 
+// byID is current for a lookup by an id from outside the store: one that cannot be a
+// key is not found (noun names it in the error) without a request.
+func (t *table[T]) byID(ctx context.Context, id, noun string) (T, error) {
+	if !validID(id) {
+		var zero T
+		return zero, notFound(noun, id)
+	}
+	v, _, err := t.current(ctx, id)
+	return v, err
+}
+
 // create writes v under id if id does not exist; errExists if it does.
 func (t *table[T]) create(ctx context.Context, id string, v T) error {
 	data, err := json.Marshal(v)

@@ -81,11 +81,7 @@ func (db *DB) CreateTask(ctx context.Context, r TaskRecord) (TaskRecord, error) 
 // error. A task written on another node is read from JetStream when the cache does
 // not hold it yet.
 func (db *DB) Task(ctx context.Context, id string) (TaskRecord, error) {
-	if !validID(id) {
-		return TaskRecord{}, notFound("task", id)
-	}
-	r, _, err := db.tasks.current(ctx, id)
-	return r, err
+	return db.tasks.byID(ctx, id, "task")
 }
 
 // UpdateTask applies fn to a copy of the current task and writes it with

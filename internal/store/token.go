@@ -27,11 +27,7 @@ func (db *DB) CreateAPIToken(ctx context.Context, t vcd.APIToken) error {
 // Session, it reads a token the cache does not hold yet from JetStream; callers look
 // up only ids an authenticated caller named.
 func (db *DB) APIToken(ctx context.Context, id string) (vcd.APIToken, error) {
-	if !validID(id) {
-		return vcd.APIToken{}, notFound("api token", id)
-	}
-	t, _, err := db.tokens.current(ctx, id)
-	return t, err
+	return db.tokens.byID(ctx, id, "api token")
 }
 
 // APITokenBySecret returns the token whose SecretHash is secretHash, or a

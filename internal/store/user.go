@@ -28,11 +28,7 @@ func (db *DB) Users(ctx context.Context, orgID string) ([]vcd.User, error) {
 // written on another node is read from JetStream when the cache does not hold it
 // yet (its watcher a few milliseconds behind), as Session does.
 func (db *DB) User(ctx context.Context, id string) (vcd.User, error) {
-	if !validID(id) {
-		return vcd.User{}, notFound("user", id)
-	}
-	u, _, err := db.users.current(ctx, id)
-	return u, err
+	return db.users.byID(ctx, id, "user")
 }
 
 // UserByName returns the user of the org with the given name, compared

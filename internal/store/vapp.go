@@ -127,11 +127,7 @@ func (db *DB) CreateVApp(ctx context.Context, v VApp) (VApp, error) {
 
 // VApp returns the vApp with the given id, or a vcd.CodeNotFound error.
 func (db *DB) VApp(ctx context.Context, id string) (VApp, error) {
-	if !validID(id) {
-		return VApp{}, notFound("vApp", id)
-	}
-	v, _, err := db.metrics.inv.t.current(ctx, id)
-	return v, err
+	return db.metrics.inv.t.byID(ctx, id, "vApp")
 }
 
 // VApps lists the vApps of one org, or of every org when orgID is empty, sorted by name
